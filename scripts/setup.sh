@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up neuraldrum on a fresh Debian machine: the drum libraries (apt-get), a virtual environment in .venv,
+# the CPU build of PyTorch and the package with its test extras. Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES="hydrogen-drumkits hydrogen-drumkits-effects sonic-pi-samples lmms-common fluid-soundfont-gm \
+avldrums.lv2-soundfont libfluidsynth3 libsndfile1"
+missing=""
+for p in $APT_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "== installing Debian packages:$missing"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv"
+    "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c "import neuraldrum, torch, pytest, librosa" 2>/dev/null; then
+    echo "== installing Python packages"
+    .venv/bin/pip install -q --upgrade pip
+    # the CPU build of torch; an unpinned torch would pull a multi-GB CUDA build
+    .venv/bin/pip install -q "torch==2.13.0"
+    .venv/bin/pip install -q -e ".[dev]"
+fi

@@ -1,0 +1,46 @@
+"""The `neuraldrum` command. Each verb is a thin wrapper over a library function; verb groups register
+themselves from their own modules (``register(subparsers)``) so that this file stays a table of contents."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from . import __version__
+
+# modules that define ``register(subparsers)``; each adds its verbs
+COMMAND_MODULES = (
+    "neuraldrum.data.commands",
+    "neuraldrum.train.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuraldrum", description="A real-time neural drum machine.")
+    parser.add_argument("--version", action="version", version=f"neuraldrum {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        # our errors name the file or field; no traceback for a user's mistake
+        print(f"neuraldrum: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

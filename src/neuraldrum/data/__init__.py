@@ -1,0 +1,1 @@
+"""Data: corpus sources, building, reading, datasets, and a drum synthesiser for tests."""
