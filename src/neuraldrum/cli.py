@@ -13,6 +13,9 @@ from . import __version__
 COMMAND_MODULES = (
     "neuraldrum.data.commands",
     "neuraldrum.train.commands",
+    "neuraldrum.classifier",
+    "neuraldrum.release",
+    "neuraldrum.sounds",
 )
 
 

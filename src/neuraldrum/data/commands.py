@@ -1,0 +1,110 @@
+"""The ``neuraldrum data`` verbs: ``build`` a corpus, print its ``stats``."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Optional
+
+from ..taxonomy import CLASSES
+from .corpus import SPLITS, load_corpus
+from .sources import SOURCE_RANK, SOURCES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``data build`` and ``data stats`` to the ``neuraldrum`` command."""
+    data = subparsers.add_parser("data", help="build and inspect the training corpus",
+                                 description="Build and inspect the training corpus.")
+    verbs = data.add_subparsers(dest="data_command", metavar="VERB")
+    data.set_defaults(func=lambda args: _usage(data))
+
+    b = verbs.add_parser("build", help="build a corpus from the drum libraries and sample folders",
+                         description="Build a corpus (1 s clips, labels, grouped train/val/test split) from the "
+                                     "Debian drum libraries and your own sample folders.")
+    b.add_argument("--out", required=True, metavar="DIR", help="corpus folder to write (replaced if it is one)")
+    b.add_argument("--folder", action="append", default=[], metavar="PATH",
+                   help="a folder of samples to add, labelled from file and folder names (repeatable)")
+    b.add_argument("--class", dest="folder_class", choices=CLASSES, metavar="CLS",
+                   help=f"label every --folder file as this class ({', '.join(CLASSES)})")
+    b.add_argument("--sources", metavar="LIST",
+                   help=f"comma-separated libraries to use ({','.join(SOURCES)}), or 'none' for folders only; "
+                        "default: every installed library")
+    b.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_build)
+
+    s = verbs.add_parser("stats", help="clips per class, source and split of a corpus",
+                         description="Print clips per class × source with split totals, and why items "
+                                     "were excluded.")
+    s.add_argument("dir", metavar="DIR", help="corpus folder")
+    s.add_argument("--json", action="store_true", help="print build.json instead")
+    s.set_defaults(func=cmd_stats)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _parse_sources(text: Optional[str]) -> Optional[list[str]]:
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return []
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise ValueError(f"--sources: unknown {', '.join(unknown)}; choose from {','.join(SOURCES)} or none")
+    return names
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """``neuraldrum data build``: returns 0 on success."""
+    from .build import build_corpus
+
+    if args.folder_class and not args.folder:
+        raise ValueError("--class labels --folder files; give at least one --folder")
+    info = build_corpus(args.out, sources=_parse_sources(args.sources), folders=args.folder,
+                        folder_class=args.folder_class, seed=args.seed, progress=not args.no_progress)
+    print(f"wrote {info['n_clips']} clips to {args.out} in {info['build_seconds']:.1f} s "
+          f"({len(info['exclusions'])} items excluded)")
+    print(format_stats(load_corpus(args.out)))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """``neuraldrum data stats``: returns 0 on success."""
+    corpus = load_corpus(args.dir)
+    if args.json:
+        print(json.dumps(corpus.info, indent=1, ensure_ascii=False))
+    else:
+        print(format_stats(corpus))
+    return 0
+
+
+def format_stats(corpus) -> str:
+    """A text table: one row per class, columns per source, total and per split; then the exclusions."""
+    items = corpus.items
+    sources = sorted({it["source"] for it in items}, key=lambda s: SOURCE_RANK.get(s, 99))
+    cols = sources + ["total"] + list(SPLITS)
+    table = {c: {k: 0 for k in cols} for c in CLASSES + ("total",)}
+    for it in items:
+        for row in (it["class"], "total"):
+            table[row][it["source"]] += 1
+            table[row]["total"] += 1
+            table[row][it["split"]] += 1
+    width = max(9, *(len(c) + 1 for c in cols))
+    info = corpus.info
+    opts = info.get("options", {})
+    lines = [f"corpus {corpus.root}: {len(items)} clips of {opts.get('n_samples')} samples at "
+             f"{opts.get('sample_rate')} Hz (format {info.get('format')}, neuraldrum {info.get('version')}, "
+             f"built {info.get('created', '?')} in {info.get('build_seconds', '?')} s)",
+             f"{'class':<10}" + "".join(f"{c:>{width}}" for c in cols)]
+    for row in CLASSES + ("total",):
+        if row == "total":
+            lines.append("-" * (10 + width * len(cols)))
+        lines.append(f"{row:<10}" + "".join(f"{table[row][c]:>{width}}" for c in cols))
+    counts = info.get("exclusion_counts", {})
+    if counts:
+        lines.append(f"excluded {sum(counts.values())} items:")
+        lines += [f"  {n:6d}  {reason}" for reason, n in counts.items()]
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""The models: the conditional WAE (Mel generator) and the MCNN (Mel → waveform inverter).
+
+Only what making sound needs lives here; losses and optimisers are in :mod:`neuraldrum.train`.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+from torch import nn
+
+from ..config import MCNNConfig, WAEConfig
+from .blocks import ConditionalBatchNorm2d, ScaledSoftsign
+from .mcnn import MCNN
+from .wae import ConditionalWAE
+
+TASKS = ("wae", "mcnn")
+
+
+def build_model(task: str, cfg: Union[WAEConfig, MCNNConfig]) -> nn.Module:
+    """A fresh model for ``task`` ("wae" or "mcnn") from its config."""
+    if task == "wae":
+        return ConditionalWAE(cfg)
+    if task == "mcnn":
+        return MCNN(cfg)
+    raise ValueError(f"unknown model {task!r}; choose from {TASKS}")
+
+
+def n_parameters(model: nn.Module) -> int:
+    """Number of parameters (buffers excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["ConditionalWAE", "MCNN", "ConditionalBatchNorm2d", "ScaledSoftsign", "build_model", "n_parameters",
+           "TASKS"]

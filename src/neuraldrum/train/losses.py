@@ -1,0 +1,127 @@
+"""Training losses. Keys are '/'-namespaced ("wae/mse", "mcnn/sc", …) and shared with the logs.
+
+WAE: MSE + β · mean over the classes in the batch of MMD²(codes of that class, samples of N(0, I)), with the
+multi-scale inverse multiquadratic kernel ``k(x, y) = Σ_s C_s / (C_s + ‖x − y‖²)``, ``C_s = 2 · d · s``.
+
+MCNN: ``sc_weight`` · spectral convergence of the Mel + ``logmel_weight`` · relative L1 of the log-Mel +
+``mask_weight`` · BCE of the mask logits against the target's support.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..audio.mel import MelFrontend
+from ..config import MCNNConfig, WAEConfig
+
+
+def imq_kernel(x: torch.Tensor, y: torch.Tensor, scales: Sequence[float]) -> torch.Tensor:
+    """Multi-scale inverse multiquadratic kernel matrix.
+
+    Args:
+        x: (n, d), y: (m, d).
+    Returns:
+        (n, m): ``Σ_s C_s / (C_s + ‖x_i − y_j‖²)`` with ``C_s = 2 · d · s``.
+    """
+    d = x.shape[1]
+    # ‖x‖² + ‖y‖² − 2 x·y: O(n·m) memory, and (unlike cdist) a finite gradient at zero distance
+    d2 = (x.pow(2).sum(1)[:, None] + y.pow(2).sum(1)[None, :] - 2.0 * x @ y.t()).clamp(min=0.0)
+    k = torch.zeros_like(d2)
+    for s in scales:
+        c = 2.0 * d * float(s)
+        k = k + c / (c + d2)
+    return k
+
+
+def mmd_imq(x: torch.Tensor, y: torch.Tensor, scales: Sequence[float]) -> torch.Tensor:
+    """Unbiased estimate of MMD² between samples ``x`` (n, d) and ``y`` (m, d); n, m ≥ 2. Returns a scalar."""
+    n, m = x.shape[0], y.shape[0]
+    kxx, kyy, kxy = imq_kernel(x, x, scales), imq_kernel(y, y, scales), imq_kernel(x, y, scales)
+    off_x = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+    off_y = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+    return off_x + off_y - 2.0 * kxy.mean()
+
+
+def per_class_mmd(z: torch.Tensor, cls: torch.Tensor, prior: torch.Tensor, scales: Sequence[float]) -> torch.Tensor:
+    """Mean over the classes present (with ≥ 2 codes) of MMD²(codes of the class, prior samples).
+
+    Args:
+        z: (B, d) codes; cls: (B,) class ids; prior: (B, d) samples of N(0, I) (row i is paired with code i).
+    Returns:
+        scalar (0 if no class has two codes).
+    """
+    terms = []
+    for c in torch.unique(cls):
+        sel = cls == c
+        if int(sel.sum()) >= 2:
+            terms.append(mmd_imq(z[sel], prior[sel], scales))
+    return torch.stack(terms).mean() if terms else z.sum() * 0.0
+
+
+def wae_loss(recon: torch.Tensor, x: torch.Tensor, z: torch.Tensor, cls: torch.Tensor, prior: torch.Tensor,
+             cfg: WAEConfig) -> dict[str, torch.Tensor]:
+    """The WAE objective.
+
+    Args:
+        recon, x: (B, n_mels, T) standardised log-Mel. z: (B, d). cls: (B,). prior: (B, d) N(0, I) samples.
+    Returns:
+        {"wae/mse", "wae/mmd", "wae/loss"} scalars.
+    """
+    mse = F.mse_loss(recon, x)
+    mmd = per_class_mmd(z, cls, prior, cfg.mmd_scales)
+    return {"wae/mse": mse, "wae/mmd": mmd, "wae/loss": mse + cfg.beta * mmd}
+
+
+def support_mask(wave: torch.Tensor, threshold_db: float = -60.0) -> torch.Tensor:
+    """Where a clip is "on": from sample 0 up to its last sample within ``threshold_db`` of its peak.
+
+    Args:
+        wave: (B, N)
+    Returns:
+        (B, N) float, 1 on the support and 0 in the zero-padded (or inaudible) tail.
+    """
+    mag = wave.abs()
+    thr = mag.amax(dim=1, keepdim=True) * (10.0 ** (threshold_db / 20.0))
+    above = (mag > thr) & (mag > 0)
+    n = wave.shape[1]
+    last = n - 1 - torch.flip(above, dims=[1]).float().argmax(dim=1)  # index of the last sample above
+    last = torch.where(above.any(dim=1), last, torch.full_like(last, -1))
+    return (torch.arange(n, device=wave.device)[None, :] <= last[:, None]).to(wave.dtype)
+
+
+def spectral_convergence(m_out: torch.Tensor, m_ref: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Mean over clips of ‖M_ref − M_out‖_F / ‖M_ref‖_F. Args: (B, n_mels, T) each. Returns a scalar."""
+    num = (m_ref - m_out).flatten(1).norm(dim=1)
+    den = m_ref.flatten(1).norm(dim=1).clamp(min=eps)
+    return (num / den).mean()
+
+
+def relative_log_l1(m_out: torch.Tensor, m_ref: torch.Tensor, floor: float) -> torch.Tensor:
+    """Mean over clips of ‖log(M_ref + f) − log(M_out + f)‖₁ / ‖log(M_ref + f)‖₁. Returns a scalar."""
+    l_ref, l_out = torch.log(m_ref + floor), torch.log(m_out + floor)
+    return ((l_ref - l_out).abs().flatten(1).sum(1) / l_ref.abs().flatten(1).sum(1).clamp(min=1e-8)).mean()
+
+
+def mcnn_loss(wave: torch.Tensor, mask_logits: torch.Tensor, target: torch.Tensor, frontend: MelFrontend,
+              cfg: MCNNConfig, target_mel: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The MCNN objective on the soft-masked output ``wave · sigmoid(mask_logits)``.
+
+    Args:
+        wave, mask_logits: (B, N) model outputs, already cropped to the target length.
+        target: (B, N) the clip the Mel came from.
+        frontend: Mel analysis (the same as the model's input).
+        cfg: loss weights and the support threshold.
+        target_mel: (B, n_mels, T) ``frontend.mel(target)`` if already computed.
+    Returns:
+        {"mcnn/sc", "mcnn/logmel", "mcnn/mask", "mcnn/loss"} scalars.
+    """
+    out = wave * torch.sigmoid(mask_logits)
+    m_ref = frontend.mel(target) if target_mel is None else target_mel
+    m_out = frontend.mel(out)
+    sc = spectral_convergence(m_out, m_ref)
+    logmel = relative_log_l1(m_out, m_ref, frontend.cfg.log_floor)
+    mask = F.binary_cross_entropy_with_logits(mask_logits, support_mask(target, cfg.support_db))
+    loss = cfg.sc_weight * sc + cfg.logmel_weight * logmel + cfg.mask_weight * mask
+    return {"mcnn/sc": sc, "mcnn/logmel": logmel, "mcnn/mask": mask, "mcnn/loss": loss}

@@ -1,0 +1,226 @@
+"""What one training step and one validation mean for each model; :mod:`.loop` does the rest.
+
+A task owns its model (``model``; ``net`` is the same model, DDP-wrapped when multi-process), its data
+pipeline and its losses. Every batch, augmentation and prior sample of step ``s`` comes from generators
+seeded with ``(seed, s)``, so steps are reproducible and resumable.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..audio.mel import MelFrontend, Standardiser
+from ..config import AudioConfig, MelConfig, TrainConfig
+from ..data import augment as aug
+from ..data.corpus import Corpus
+from ..data.dataset import (STREAM_AUGMENT, STREAM_PRIOR, BalancedBatchSampler, RandomBatchSampler, fixed_subset,
+                            load_clips, shard, step_generator)
+from ..models import build_model
+from . import dist
+from .losses import mcnn_loss, per_class_mmd, spectral_convergence, wae_loss
+
+STD_FLOOR = 0.1  # log-Mel std floor (natural-log units, ~0.9 dB) so near-constant bins are not blown up
+STATS_CHUNK = 128  # clips per chunk when fitting the standardiser
+VAL_CHUNK = 64
+VAL_MIN_CODES = 8  # validation MMD: classes with fewer val clips are left out
+
+
+@dataclass(frozen=True)
+class RunConfigs:
+    """Everything a run is built from; saved in every checkpoint."""
+
+    task: str
+    preset: str
+    audio: AudioConfig
+    mel: MelConfig
+    model: Any  # WAEConfig | MCNNConfig
+    train: TrainConfig
+
+
+class Task:
+    """Base class: the data plumbing shared by both models."""
+
+    name = ""
+    val_key = ""
+
+    def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo):
+        self.corpus, self.cfgs, self.info = corpus, cfgs, info
+        self.device = info.device
+        self.tcfg = cfgs.train
+        self.seed = cfgs.train.seed
+        self.frontend = MelFrontend(cfgs.mel).to(self.device)
+        self.train_idx = corpus.indices("train")
+        if len(self.train_idx) == 0:
+            raise ValueError(f"{corpus.root}: the corpus has no clips in the 'train' split")
+        val = corpus.indices("val")
+        if len(val) == 0:
+            warnings.warn(f"{corpus.root}: no 'val' clips; validating on training clips")
+            val = self.train_idx
+        self.val_idx = fixed_subset(val, cfgs.train.val_max_clips, self.seed)
+        self.val_wave = load_clips(corpus, self.val_idx)  # (V, N) on the CPU
+        self.val_cls = torch.from_numpy(corpus.labels(self.val_idx))
+        torch.manual_seed(self.seed)  # the same initial weights for a given seed
+        self.model: nn.Module = build_model(self.name, cfgs.model).to(self.device)
+        self.net: nn.Module = self.model
+
+    def _batch(self, idx: np.ndarray, rows: np.ndarray, step: int, gain: bool) -> torch.Tensor:
+        """This rank's clips of a global batch ``idx`` (shard ``rows``), augmented. Returns (b, N)."""
+        wave = load_clips(self.corpus, idx[rows]).to(self.device)
+        a = self.tcfg.augment
+        if a.pitch or a.filter or (a.gain and gain):
+            p = aug.draw(len(idx), a, step_generator(self.seed, step, STREAM_AUGMENT), gain=gain)
+            wave = aug.apply(wave, p.select(torch.from_numpy(rows)), self.cfgs.audio.sample_rate)
+        return wave
+
+    def extra_state(self) -> dict:
+        """Task state saved in checkpoints besides the model (e.g. the standardiser)."""
+        return {"standardiser": None}
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def validate(self) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class WAETask(Task):
+    """Conditional WAE on standardised log-Mels of class-balanced batches."""
+
+    name = "wae"
+    val_key = "val/wae/loss"
+
+    def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo, state: Optional[dict] = None):
+        super().__init__(corpus, cfgs, info)
+        labels = corpus.labels(self.train_idx)
+        self.sampler = BalancedBatchSampler(self.train_idx, labels, cfgs.train.batch_per_class, self.seed)
+        st = (state or {}).get("standardiser")
+        if st:
+            self.standardiser = Standardiser(st["mean"].shape[0], st["mean"].shape[1], st["mean"], st["std"], st["eps"])
+        else:
+            self.standardiser = fit_standardiser(corpus, self.train_idx, self.frontend, info)
+        self.standardiser = self.standardiser.to(self.device)
+        expect = (cfgs.model.n_mels, cfgs.model.n_frames)
+        if tuple(self.standardiser.mean.shape) != expect:
+            raise ValueError(f"WAE input is {expect} but the log-Mels are {tuple(self.standardiser.mean.shape)}; "
+                             "the Mel config and the model config disagree")
+
+    @torch.no_grad()
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, N) waveform → (B, n_mels, T) standardised log-Mel."""
+        return self.standardiser(self.frontend(wave))
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        idx, lab = self.sampler.batch(step)
+        rows = shard(len(idx), self.info.rank, self.info.world, group=len(self.sampler.classes))
+        x = self.features(self._batch(idx, rows, step, gain=False))
+        cls = torch.from_numpy(lab[rows]).to(self.device)
+        prior = torch.randn(len(idx), self.cfgs.model.latent_dim,
+                            generator=step_generator(self.seed, step, STREAM_PRIOR))[rows].to(self.device)
+        recon, z = self.net(x, cls)
+        return wae_loss(recon, x, z, cls, prior, self.cfgs.model)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        self.model.eval()
+        sse, n, zs = 0.0, 0, []
+        for i in range(0, len(self.val_idx), VAL_CHUNK):
+            x = self.features(self.val_wave[i:i + VAL_CHUNK].to(self.device))
+            recon, z = self.model(x, self.val_cls[i:i + VAL_CHUNK].to(self.device))
+            sse += float((recon - x).pow(2).sum())
+            n += x.numel()
+            zs.append(z)
+        z = torch.cat(zs)
+        prior = torch.randn(z.shape, generator=torch.Generator().manual_seed(self.seed + 1)).to(self.device)
+        mse = sse / max(n, 1)
+        # MMD of a class with a handful of codes is mostly noise: use the classes with enough codes (or all pooled)
+        cls = self.val_cls.to(self.device)
+        counts = torch.bincount(cls, minlength=self.cfgs.model.n_classes)
+        keep = counts[cls] >= VAL_MIN_CODES
+        if bool(keep.any()):
+            mmd = float(per_class_mmd(z[keep], cls[keep], prior[keep], self.cfgs.model.mmd_scales))
+        else:
+            mmd = float(per_class_mmd(z, torch.zeros_like(cls), prior, self.cfgs.model.mmd_scales))
+        return {"val/wae/mse": mse, "val/wae/mmd": mmd, "val/wae/loss": mse + self.cfgs.model.beta * mmd}
+
+    def extra_state(self) -> dict:
+        s = self.standardiser
+        return {"standardiser": {"mean": s.mean.detach().cpu(), "std": s.std.detach().cpu(), "eps": float(s.eps)}}
+
+
+class MCNNTask(Task):
+    """MCNN inverter: linear Mel of (augmented) real clips → the clips."""
+
+    name = "mcnn"
+    val_key = "val/mcnn/loss"
+
+    def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo, state: Optional[dict] = None):
+        super().__init__(corpus, cfgs, info)
+        if cfgs.model.n_mels != cfgs.mel.n_mels or cfgs.model.hop_length != cfgs.mel.hop_length:
+            raise ValueError(f"MCNN expects {cfgs.model.n_mels} Mel bins at hop {cfgs.model.hop_length}, "
+                             f"the Mel config has {cfgs.mel.n_mels} at hop {cfgs.mel.hop_length}")
+        self.sampler = RandomBatchSampler(self.train_idx, cfgs.train.batch_size, self.seed)
+        self.n_samples = cfgs.audio.n_samples
+
+    def _run(self, net: nn.Module, wave: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Losses on clips ``wave`` (B, N); also the cropped outputs and the target Mel."""
+        with torch.no_grad():
+            mel = self.frontend.mel(wave)
+        out, logits = net(mel)
+        n = wave.shape[1]
+        out, logits = out[:, :n], logits[:, :n]
+        return mcnn_loss(out, logits, wave, self.frontend, self.cfgs.model, target_mel=mel), \
+            out * (logits > 0).to(out.dtype), mel
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        idx = self.sampler.batch(step)
+        rows = shard(len(idx), self.info.rank, self.info.world)
+        return self._run(self.net, self._batch(idx, rows, step, gain=True))[0]
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Validation losses, plus "val/mcnn/sc_hard": spectral convergence of the binary-masked output."""
+        self.model.eval()
+        tot: dict[str, float] = {}
+        n = len(self.val_idx)
+        for i in range(0, n, VAL_CHUNK):
+            wave = self.val_wave[i:i + VAL_CHUNK].to(self.device)
+            losses, hard, mel = self._run(self.model, wave)
+            losses["mcnn/sc_hard"] = spectral_convergence(self.frontend.mel(hard), mel)
+            for k, v in losses.items():
+                tot["val/" + k] = tot.get("val/" + k, 0.0) + float(v) * wave.shape[0]
+        return {k: v / max(n, 1) for k, v in tot.items()}
+
+
+TASKS = {"wae": WAETask, "mcnn": MCNNTask}
+
+
+@torch.no_grad()
+def fit_standardiser(corpus: Corpus, idx: np.ndarray, frontend: MelFrontend, info: dist.DistInfo) -> Standardiser:
+    """Per-(bin, frame) mean and std of the log-Mels of clips ``idx`` (no augmentation).
+
+    Chunks are shared out over the DDP ranks and the float64 sums all-reduced, so every rank gets the same
+    statistics. The std is floored at :data:`STD_FLOOR`.
+    """
+    s1 = s2 = None
+    chunks = range(0, len(idx), STATS_CHUNK)
+    for k, i in enumerate(chunks):
+        if k % info.world != info.rank:
+            continue
+        lm = frontend(load_clips(corpus, idx[i:i + STATS_CHUNK]).to(info.device)).double()
+        s1 = lm.sum(0) if s1 is None else s1 + lm.sum(0)
+        s2 = lm.pow(2).sum(0) if s2 is None else s2 + lm.pow(2).sum(0)
+    if s1 is None:  # this rank had no chunk
+        shape = frontend(torch.zeros(1, corpus.n_samples, device=info.device)).shape[1:]
+        s1 = torch.zeros(shape, dtype=torch.float64, device=info.device)
+        s2 = torch.zeros_like(s1)
+    dist.all_reduce_sum(s1, info)
+    dist.all_reduce_sum(s2, info)
+    n = len(idx)
+    mean = s1 / n
+    std = (s2 / n - mean.pow(2)).clamp(min=0.0).sqrt().clamp(min=STD_FLOOR)
+    return Standardiser(mean.shape[0], mean.shape[1], mean.float().cpu(), std.float().cpu(), eps=STD_FLOOR)
