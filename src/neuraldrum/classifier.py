@@ -30,7 +30,7 @@ def logmels(audio: np.ndarray, mel_cfg: MelConfig, batch: int = 64) -> torch.Ten
     out = []
     with torch.no_grad():
         for i in range(0, len(audio), batch):
-            out.append(fe(torch.as_tensor(np.asarray(audio[i:i + batch], dtype=np.float32))))
+            out.append(fe(torch.as_tensor(np.array(audio[i:i + batch], dtype=np.float32))))
     return torch.cat(out) if out else torch.zeros(0, mel_cfg.n_mels, 0)
 
 
@@ -94,7 +94,7 @@ def train_classifier(corpus: Corpus, mel_cfg: MelConfig, epochs: int = 40, batch
             opt.step()
         val_acc = float((predict(model, X[va]).argmax(1) == y[va].numpy()).mean()) if len(va) else 0.0
         history.append(val_acc)
-        bar.set_postfix(loss=f"{float(loss):.3f}", val_acc=f"{val_acc:.3f}")
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val_acc=f"{val_acc:.3f}")
         if val_acc > best:
             best, best_state = val_acc, {k: v.clone() for k, v in model.state_dict().items()}
     if best_state is not None:

@@ -1,0 +1,104 @@
+"""End to end on tiny models: train both, train the classifier, assemble a bundle with metrics, then every
+sound verb of the CLI against it."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from helpers_corpus import write_corpus
+from neuraldrum import cli
+from neuraldrum.bundle import read_meta
+from neuraldrum.classifier import confusion
+from neuraldrum.data.synth import synth
+from neuraldrum.taxonomy import CLASSES
+from neuraldrum.train.loop import train
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = write_corpus(tmp_path_factory.mktemp("corpus"), per_class=4, val_per_class=2)
+    rows = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+    for r in rows:  # the last clip of each class is the test split
+        if r["id"].endswith("/3"):
+            r["split"] = "test"
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+@pytest.fixture(scope="module")
+def bundle(corpus, tmp_path_factory):
+    d = tmp_path_factory.mktemp("runs")
+    fast = {"val_every": 10, "ckpt_every": 10, "log_every": 5}
+    train("wae", corpus, d / "wae", "tiny", steps=20, overrides=fast, progress=False)
+    train("mcnn", corpus, d / "mcnn", "tiny", steps=20, overrides=fast, progress=False)
+    assert cli.main(["classifier", "--data", str(corpus), "--out", str(d / "clf"), "--preset", "tiny",
+                     "--epochs", "3", "--no-progress"]) == 0
+    out = d / "bundle"
+    assert cli.main(["bundle", "--wae", str(d / "wae"), "--mcnn", str(d / "mcnn"), "--classifier", str(d / "clf"),
+                     "--data", str(corpus), "--out", str(out), "--per-class", "2", "--latency-runs", "5"]) == 0
+    return out
+
+
+def test_bundle_records_provenance_and_metrics(bundle):
+    meta = read_meta(bundle)
+    assert meta["classes"] == list(CLASSES)
+    assert meta["training"]["wae"]["argv"] or meta["training"]["wae"]
+    assert meta["corpus"]["n_clips"] == 44
+    m = meta["metrics"]
+    for k in ("recon/logmel_l1", "recon/mel_sc", "inv/mcnn_sc", "inv/gl32_sc", "e2e/mel_sc"):
+        assert m[k]["mean"] >= 0 and np.isfinite(m[k]["mean"])
+    assert m["recon/n"] == len(CLASSES) and m["recon/split"] == "test"
+    assert 0 <= m["listen/prior_acc"] <= 1 and set(m["listen/prior_acc_per_class"]) == set(CLASSES)
+    assert m["latency/generate_ms_median"] > 0
+    assert set(meta["pca"]) >= {"all"}
+
+
+def test_sound_verbs(bundle, tmp_path, capsys):
+    m = ["--model", str(bundle)]
+    assert cli.main(["generate", "kick", "-n", "2", "--seed", "1", "-o", str(tmp_path / "g"), "--json"] + m) == 0
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert len(files) == 2
+    x, sr = sf.read(files[0]["file"])
+    assert sr == 22050 and x.shape == (22016,)
+    assert cli.main(["generate", "snare", "--x", "0.5", "--y", "-0.5", "--fine", "0.2", "--range", "5",
+                     "-o", str(tmp_path / "c")] + m) == 0
+    assert cli.main(["generate", "snare", "--x", "2", "-o", str(tmp_path / "bad")] + m) == 1
+    assert "outside [-1, 1]" in capsys.readouterr().err
+    src = tmp_path / "in.wav"
+    sf.write(str(src), synth("kick", seed=0), 44100)
+    capsys.readouterr()
+    assert cli.main(["encode", str(src), "--json"] + m) == 0
+    enc = json.loads(capsys.readouterr().out)
+    assert enc["class"] in CLASSES and len(enc["z"]) == 8
+    assert sum(enc["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert cli.main(["resynth", str(src), "-o", str(tmp_path / "r.wav")] + m) == 0
+    assert sf.info(str(tmp_path / "r.wav")).frames == 22016
+    assert cli.main(["variations", str(src), "-n", "3", "--amount", "0.3", "-o", str(tmp_path / "v")] + m) == 0
+    assert len(list((tmp_path / "v").glob("*.wav"))) == 3
+    hat = tmp_path / "hat.wav"
+    sf.write(str(hat), synth("hh_closed", seed=0), 22050)
+    assert cli.main(["morph", str(src), str(hat), "--steps", "4", "-o", str(tmp_path / "m")] + m) == 0
+    assert len(list((tmp_path / "m").glob("*.wav"))) == 4
+    assert cli.main(["encode", str(tmp_path / "missing.wav")] + m) == 1
+    assert "missing.wav" in capsys.readouterr().err
+
+
+def test_kit_is_reproducible_from_kit_json(bundle, tmp_path, capsys):
+    m = ["--model", str(bundle)]
+    assert cli.main(["kit", "-o", str(tmp_path / "k1"), "--seed", "7"] + m) == 0
+    assert cli.main(["kit", "-o", str(tmp_path / "k2"), "--seed", "7"] + m) == 0
+    kit = json.loads((tmp_path / "k1" / "kit.json").read_text())
+    assert [s["class"] for s in kit["sounds"]] == list(CLASSES)
+    for s in kit["sounds"]:
+        a, _ = sf.read(str(tmp_path / "k1" / s["file"]))
+        b, _ = sf.read(str(tmp_path / "k2" / s["file"]))
+        assert np.array_equal(a, b)
+    capsys.readouterr()
+    assert cli.main(["classes", "--json"] + m) == 0
+    assert json.loads(capsys.readouterr().out)["classes"] == list(CLASSES)
+
+
+def test_confusion_matrix_counts():
+    cm = confusion(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
