@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "neuraldrum.classifier",
     "neuraldrum.release",
     "neuraldrum.sounds",
+    "neuraldrum.evaluate",
+    "neuraldrum.bench",
 )
 
 

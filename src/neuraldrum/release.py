@@ -64,8 +64,9 @@ def measure(bundle_dir: Path, corpus, per_class: int = 50, latency_runs: int = 1
 
     eng = Engine(load_bundle(bundle_dir))
     m = {}
-    m.update(evaluate.reconstruction(eng, corpus, "test", limit=limit))
-    m.update(evaluate.class_faithfulness(eng, corpus, per_class=per_class))
+    m.update(evaluate.reconstruction(eng, corpus, "test", limit=limit, gl_iters=(32,)))
+    if eng.bundle.classifier is not None:
+        m.update(evaluate.generation(eng, corpus, per_class=per_class))
     m.update(evaluate.latency(eng, runs=latency_runs, threads=1))
     return m
 

@@ -5,10 +5,11 @@ All arrays are 1-D float32 ``(n_samples,)`` unless stated otherwise.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 import numpy as np
 
@@ -145,34 +146,33 @@ def save_wav(path: PathLike, x: np.ndarray, sample_rate: int, subtype: str = "PC
         raise AudioError(path, "refusing to write NaN or Inf samples")
     if sub != "FLOAT":
         x = np.clip(x, -1.0, 1.0)
+    with atomic_path(path, ".wav") as tmp:
+        sf.write(tmp, x, sample_rate, subtype=sub, format="WAV")
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, suffix: str = "") -> Iterator[str]:
+    """Yield a temp file name beside ``path``; on success it is renamed onto ``path``, on error removed,
+    so readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".wav", dir=str(path.parent))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=str(path.parent))
     os.close(fd)
     try:
-        sf.write(tmp, x, sample_rate, subtype=sub, format="WAV")
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write bytes to ``path`` via a temp file and rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write bytes to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path: PathLike, text: str) -> Path:
@@ -181,16 +181,7 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
 
 def atomic_save_npy(path: PathLike, arr: np.ndarray) -> Path:
     """``np.save`` through a temp file and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path, ".npy") as tmp:
+        with open(tmp, "wb") as f:
             np.save(f, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
+    return Path(path)

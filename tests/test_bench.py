@@ -1,0 +1,47 @@
+"""`neuraldrum bench` on the tiny bundle (speed targets live in the benchmark itself, not in tests)."""
+import json
+import time
+
+import pytest
+
+from neuraldrum import cli
+from neuraldrum.bench import bench, flops, format_table, time_calls
+
+
+def test_time_calls_measures_and_stops_early():
+    r = time_calls(lambda: time.sleep(0.005), runs=1000, warmup=1, max_seconds=0.1)
+    assert 5 <= r["runs"] < 1000  # stopped by max_seconds, after at least 5 calls
+    assert r["median_ms"] >= 5.0 and r["p95_ms"] >= r["median_ms"] >= r["min_ms"]
+
+
+def test_flops_of_a_linear_layer_is_known():
+    import torch
+
+    lin = torch.nn.Linear(10, 20, bias=False)
+    x = torch.zeros(3, 10)
+    assert flops(lambda: lin(x)) == 2 * 3 * 10 * 20
+
+
+def test_bench_with_baselines(tiny_bundle):
+    r = bench(tiny_bundle, runs=5, max_seconds=0.05, gl_iters=(2,), progress=False)
+    T = r["bench/threads_all"]
+    for name in ("decoder", "inverter", "generate"):
+        for t in {1, T}:
+            assert r[f"bench/{name}_t{t}"]["runs"] >= 5 and r[f"bench/{name}_t{t}"]["median_ms"] > 0
+    gl = r["bench/gl2"]
+    assert gl["ratio_to_mcnn_t1"] == pytest.approx(gl["median_ms"] / r["bench/inverter_t1"]["median_ms"])
+    v1, v3 = r["bench/hifigan_v1"], r["bench/hifigan_v3"]
+    assert v1["params"] > 13e6 and v3["params"] < 2e6 and r["bench/vocos"]["params"] > 13e6
+    assert v1["flops"] > v3["flops"] > 0 and r["bench/flops"]["inverter"] > 0
+    assert r["bench/peak_rss_mb"] > 50 and r["bench/bundle_mb"] > 0
+    text = format_table(r)
+    assert "hifigan_v1" in text and "Griffin-Lim 2" in text and "sounds/s" in text
+
+
+def test_bench_cli_json(tiny_bundle, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--model", str(tiny_bundle), "--runs", "5", "--max-seconds", "0.05",
+                     "--no-baselines", "--json", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == printed
+    assert "bench/hifigan_v1" not in printed and printed["bench/generate_t1"]["median_ms"] > 0
