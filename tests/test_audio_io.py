@@ -84,3 +84,19 @@ def test_save_wav_roundtrip_and_atomic(tmp_path, subtype, tol):
     with pytest.raises(AudioError):
         io.save_wav(tmp_path / "bad.wav", np.array([np.inf], np.float32), 22050)
     assert not (tmp_path / "bad.wav").exists()
+
+
+def test_atomic_writes_leave_no_temp_file_and_a_normal_mode(tmp_path):
+    import os
+
+    from neuraldrum.audio.io import atomic_path, atomic_write_text
+
+    p = atomic_write_text(tmp_path / "a.json", "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (p.stat().st_mode & 0o777) == 0o666 & ~umask
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "b.txt") as tmp:
+            open(tmp, "w").write("half")
+            raise RuntimeError("interrupted")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.json"]

@@ -35,15 +35,29 @@ WAVE_METRICS = ("sc", "mel_sc", "lsd_db", "mrstft", "logmel_l1", "onset_ms", "en
 
 # ---------------------------------------------------------------- helpers
 
-def griffin_lim_from_mel(mel: np.ndarray, cfg: MelConfig, n_iter: int = 32, n_samples: Optional[int] = None) -> np.ndarray:
-    """librosa's Mel inversion (NNLS to linear magnitude, then Griffin-Lim). mel: (n_mels, T) linear → (n_samples,)."""
+def mel_to_linear(mel: np.ndarray, cfg: MelConfig) -> np.ndarray:
+    """librosa's non-negative least-squares inversion of the Mel filterbank. (n_mels, T) → (n_fft/2+1, T)."""
     import librosa
 
-    y = librosa.feature.inverse.mel_to_audio(
-        mel, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
-        window=cfg.window, center=True, pad_mode="constant", power=cfg.power, n_iter=n_iter,
-        fmin=cfg.fmin, fmax=cfg.fmax, htk=cfg.mel_scale == "htk", norm=cfg.norm, length=n_samples)
+    return librosa.feature.inverse.mel_to_stft(
+        mel, sr=cfg.sample_rate, n_fft=cfg.n_fft, power=cfg.power, fmin=cfg.fmin, fmax=cfg.fmax,
+        htk=cfg.mel_scale == "htk", norm=cfg.norm)
+
+
+def griffin_lim(mag: np.ndarray, cfg: MelConfig, n_iter: int = 32, n_samples: Optional[int] = None) -> np.ndarray:
+    """librosa's Griffin-Lim from a linear magnitude (n_fft/2+1, T) → (n_samples,) float32."""
+    import librosa
+
+    y = librosa.griffinlim(mag, n_iter=n_iter, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                           n_fft=cfg.n_fft, window=cfg.window, center=True, pad_mode="constant",
+                           length=n_samples, random_state=0)
     return y.astype(np.float32)
+
+
+def griffin_lim_from_mel(mel: np.ndarray, cfg: MelConfig, n_iter: int = 32, n_samples: Optional[int] = None) -> np.ndarray:
+    """The Mel inversion users had before neural vocoders: NNLS to linear magnitude, then Griffin-Lim
+    (librosa). mel: (n_mels, T) linear → (n_samples,)."""
+    return griffin_lim(mel_to_linear(mel, cfg), cfg, n_iter, n_samples)
 
 
 def _peak(w: np.ndarray) -> np.ndarray:
@@ -130,8 +144,9 @@ def reconstruction(engine: Engine, corpus: Corpus, split: str = "test", limit: O
         ref = x.numpy()
         add("e2e", wave_metrics(engine._invert(rec_log), ref, fe))
         add("inv", {f"mcnn_{k}": v for k, v in wave_metrics(engine._invert(logmel), ref, fe).items()})
+        lin = [mel_to_linear(m.numpy(), b.mel) for m in mel] if gl_iters else []
         for n in gl_iters:
-            gl = np.stack([griffin_lim_from_mel(m.numpy(), b.mel, n, x.shape[1]) for m in mel])
+            gl = np.stack([griffin_lim(S, b.mel, n, x.shape[1]) for S in lin])
             add("inv", {f"gl{n}_{k}": v for k, v in wave_metrics(gl, ref, fe).items()})
         if keep_examples:
             for r, ci in enumerate(y.tolist()):

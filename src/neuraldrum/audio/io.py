@@ -151,6 +151,10 @@ def save_wav(path: PathLike, x: np.ndarray, sample_rate: int, subtype: str = "PC
     return Path(path)
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike, suffix: str = "") -> Iterator[str]:
     """Yield a temp file name beside ``path``; on success it is renamed onto ``path``, on error removed,
@@ -161,6 +165,7 @@ def atomic_path(path: PathLike, suffix: str = "") -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

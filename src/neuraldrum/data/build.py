@@ -10,7 +10,8 @@ The recipe, in order:
 4. group clips that must not be split apart: the layers of one (source, kit, instrument), items that
    share a recording (one file used by two instruments, one SoundFont sample on several notes), and
    clips whose fingerprints correlate above ``link_threshold``;
-5. split groups into train/val/test per class, in an order given by a hash of the group and the seed;
+5. split groups into train/val/test per class, in an order given by a hash of the group and the seed; groups
+   holding a clip of a ``train_only`` source (by default the synthesised DrumSynth clips) all go to train;
 6. write ``audio.npy``, ``manifest.jsonl`` and ``build.json`` into a temporary folder and swap it in.
 
 Every excluded item is listed in ``build.json`` with its reason.
@@ -33,7 +34,8 @@ from .. import __version__
 from ..audio.io import AudioError, PathLike, atomic_save_npy, atomic_write_text, prepare_clip
 from ..taxonomy import CLASS_INDEX, CLASSES, HIGH_HZ, LOW_HZ, SPECTRAL_LIMITS
 from .corpus import CORPUS_FORMAT, SPLITS
-from .sources import APT_PACKAGES, SOURCE_RANK, SOURCES, Candidate, available_sources, iter_candidates
+from .sources import (ALL_SOURCES, APT_PACKAGES, SOURCE_RANK, SOURCES, Candidate, available_sources,
+                      iter_candidates)
 
 # Thresholds on the fingerprint correlation, read off the Debian libraries. Copies of one recording (gain-only
 # velocity layers, a FluidR3 sample reused by several kits, the AVL samples inside two Hydrogen kits,
@@ -45,6 +47,7 @@ NEAR_DUPLICATE = 0.997
 LINK_SIMILAR = 0.98
 SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 CORPUS_FILES = ("audio.npy", "manifest.jsonl", "build.json")
+TRAIN_ONLY = ("drumsynth",)  # synthesised clips train the model but are never validated or tested on
 
 
 # ---------------------------------------------------------------- fingerprints
@@ -137,18 +140,31 @@ def _hash(*parts: object) -> str:
 
 
 def split_groups(items: Sequence[Candidate], seed: int = 0, links: Sequence[tuple[int, int]] = (),
-                 fractions: dict[str, float] = SPLIT_FRACTIONS) -> tuple[list[str], list[str]]:
+                 fractions: dict[str, float] = SPLIT_FRACTIONS,
+                 train_only: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """Assign each item a split so that no group straddles two splits, stratified per class.
 
     Groups are the connected items: same (source, kit, instrument), same ``link``, or a pair of item
     indices in ``links`` (similar sounds). Each group counts for its most common class. Per class, groups
     are visited in the order of a hash of (seed, group) and each goes to the split furthest below its
     share (ties: test, val, train), so a class with three groups or more gets val and test clips.
-    Nothing depends on the order of ``items``.
+    Items of a ``train_only`` source all go to train, grouped only among themselves; the other items are
+    split exactly as if they were alone (links between the two kinds are ignored here: see
+    :func:`train_only_conflicts`). Nothing depends on the order of ``items``.
 
     Returns:
         (split name per item, group key per item).
     """
+    if any(it.source in train_only for it in items):
+        split, group = ["train"] * len(items), [""] * len(items)
+        for forced in (False, True):
+            idx = [i for i, it in enumerate(items) if (it.source in train_only) == forced]
+            pos = {i: k for k, i in enumerate(idx)}
+            sub = [(pos[a], pos[b]) for a, b in links if a in pos and b in pos]
+            s, g = split_groups([items[i] for i in idx], seed, sub, fractions)
+            for k, i in enumerate(idx):
+                split[i], group[i] = ("train" if forced else s[k]), g[k]
+        return split, group
     parent = list(range(len(items)))
 
     def find(i: int) -> int:
@@ -199,6 +215,18 @@ def split_groups(items: Sequence[Candidate], seed: int = 0, links: Sequence[tupl
     return split, group
 
 
+def train_only_conflicts(items: Sequence[Candidate], split: Sequence[str], links: Sequence[tuple[int, int]],
+                         train_only: Sequence[str]) -> dict[int, int]:
+    """Items of a ``train_only`` source linked to a val or test item of another source (a similar sound that
+    would leak into training): {item: the val/test item}."""
+    out: dict[int, int] = {}
+    for a, b in links:
+        for i, j in ((a, b), (b, a)):
+            if items[i].source in train_only and items[j].source not in train_only and split[j] != "train":
+                out.setdefault(i, j)
+    return out
+
+
 # ---------------------------------------------------------------- the build
 
 def _reason_category(reason: str) -> str:
@@ -211,35 +239,42 @@ def _exclusion(c: Candidate, reason: str, detail: Optional[str] = None) -> dict:
             "path": c.path, "class": c.label, "reason": _reason_category(reason), "detail": detail or reason}
 
 
-def _resolve_sources(sources: Optional[Sequence[str]], folders: Sequence[PathLike]) -> list[str]:
+def _resolve_sources(sources: Optional[Sequence[str]], folders: Sequence[PathLike],
+                     extra: Sequence[str] = ()) -> list[str]:
     for f in folders:
         if not Path(f).expanduser().is_dir():
             raise FileNotFoundError(f"--folder {f}: no such folder")
     have = available_sources()
     if sources is None:
-        chosen = [s for s in SOURCES if have[s]]
-        if not chosen and not folders:
+        chosen, check = [s for s in SOURCES if have[s]], list(extra)
+        if not chosen and not folders and not extra:
             pkgs = " ".join(APT_PACKAGES[s] for s in SOURCES)
             raise FileNotFoundError("no drum library found and no --folder given; install the libraries with "
                                     f"`sudo apt-get install {pkgs}` or pass --folder PATH")
-        return chosen
-    for s in sources:
-        if s not in SOURCES:
-            raise ValueError(f"unknown source {s!r}; choose from {', '.join(SOURCES)}")
-        if not have[s]:
+    else:
+        chosen, check = list(sources), list(sources) + list(extra)
+    for s in check:
+        if s not in ALL_SOURCES:
+            raise ValueError(f"unknown source {s!r}; choose from {', '.join(ALL_SOURCES)}")
+        if not have.get(s, False):
             raise FileNotFoundError(f"source {s!r} is not installed; `sudo apt-get install {APT_PACKAGES[s]}`")
-    return list(sources)
+    chosen += [s for s in extra if s not in chosen]
+    return chosen
 
 
 def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, folders: Sequence[PathLike] = (),
                  folder_class: Optional[str] = None, sample_rate: int = 22050, n_samples: int = 22016,
                  seed: int = 0, progress: bool = True, fade_ms: float = 10.0, max_seconds: float = 60.0,
-                 near_threshold: float = NEAR_DUPLICATE, link_threshold: float = LINK_SIMILAR) -> dict:
+                 near_threshold: float = NEAR_DUPLICATE, link_threshold: float = LINK_SIMILAR,
+                 extra_sources: Sequence[str] = (), drumsynth_variants: int = 0, drumsynth_seed: int = 0,
+                 train_only: Sequence[str] = TRAIN_ONLY) -> dict:
     """Build a corpus into ``out_dir`` and return its ``build.json`` content.
 
     Args:
         out_dir: the corpus folder; replaced if it holds a corpus, refused if it holds anything else.
-        sources: library names (:data:`SOURCES`); None = every installed one; () = folders only.
+        sources: library names (:data:`~neuraldrum.data.sources.ALL_SOURCES`); None = every installed default
+            library (:data:`~neuraldrum.data.sources.SOURCES`); () = folders only.
+        extra_sources: added to ``sources`` (e.g. ``("drumsynth",)`` on top of the default libraries).
         folders: sample folders to add (:func:`neuraldrum.data.sources.folder_samples`).
         folder_class: label every folder file with this class instead of reading names.
         sample_rate, n_samples: clip format; clips are (n_samples,) at sample_rate.
@@ -247,6 +282,9 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         progress: show a tqdm progress bar on stderr.
         near_threshold: fingerprint correlation above which two clips are near duplicates (one is dropped).
         link_threshold: fingerprint correlation above which two clips must share a split.
+        drumsynth_variants, drumsynth_seed: jittered variants per labelled DrumSynth preset, and their seed
+            (:func:`neuraldrum.data.drumsynth.variant`); variants share their preset's split.
+        train_only: sources whose clips (and everything grouped with them) all go to the train split.
     Raises:
         FileNotFoundError: nothing to build from, or a folder that does not exist.
         ValueError: bad options, or no clip survived.
@@ -258,8 +296,10 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         raise ValueError(f"sample_rate and n_samples must be positive, not {sample_rate} and {n_samples}")
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
-    chosen = _resolve_sources(sources, folders)
-    cands = sorted(iter_candidates(chosen, folders, folder_class),
+    chosen = _resolve_sources(sources, folders, extra_sources)
+    if drumsynth_variants and "drumsynth" not in chosen:
+        raise ValueError("drumsynth_variants needs the drumsynth source")
+    cands = sorted(iter_candidates(chosen, folders, folder_class, drumsynth_variants, drumsynth_seed),
                    key=lambda c: (SOURCE_RANK[c.source], c.order, c.id))
     exclusions: list[dict] = []
     seen_ids: set[str] = set()
@@ -315,7 +355,14 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
              and j in new_index]
     kept, audio, peaks = [kept[i] for i in keep], audio[keep], [peaks[i] for i in keep]
 
-    splits, groups = split_groups(kept, seed, links)
+    splits, groups = split_groups(kept, seed, links, train_only=train_only)
+    conflicts = train_only_conflicts(kept, splits, links, train_only)
+    for i, j in sorted(conflicts.items()):
+        exclusions.append(_exclusion(kept[i], f"similar to a {splits[j]} clip", f"linked to {kept[j].id}"))
+    if conflicts:
+        keep = [i for i in range(len(kept)) if i not in conflicts]
+        kept, audio, peaks = [kept[i] for i in keep], audio[keep], [peaks[i] for i in keep]
+        splits, groups = [splits[i] for i in keep], [groups[i] for i in keep]
     order = sorted(range(len(kept)), key=lambda i: (CLASS_INDEX[kept[i].label], SOURCE_RANK[kept[i].source],
                                                     kept[i].kit, kept[i].instrument, kept[i].layer, kept[i].id))
     rows = []
@@ -333,7 +380,9 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
                     "max_seconds": max_seconds, "seed": seed, "sources": chosen,
                     "folders": [str(Path(f).expanduser().resolve()) for f in folders],
                     "folder_class": folder_class, "near_threshold": near_threshold,
-                    "link_threshold": link_threshold, "split_fractions": SPLIT_FRACTIONS},
+                    "link_threshold": link_threshold, "split_fractions": SPLIT_FRACTIONS,
+                    "drumsynth_variants": drumsynth_variants, "drumsynth_seed": drumsynth_seed,
+                    "train_only_sources": sorted(set(train_only) & set(chosen))},
         "n_clips": len(rows),
         "classes": list(CLASSES),
         "counts": _counts(rows),

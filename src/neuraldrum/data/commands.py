@@ -7,7 +7,7 @@ from typing import Optional
 
 from ..taxonomy import CLASSES
 from .corpus import SPLITS, load_corpus
-from .sources import SOURCE_RANK, SOURCES
+from .sources import ALL_SOURCES, SOURCE_RANK, SOURCES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +26,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--class", dest="folder_class", choices=CLASSES, metavar="CLS",
                    help=f"label every --folder file as this class ({', '.join(CLASSES)})")
     b.add_argument("--sources", metavar="LIST",
-                   help=f"comma-separated libraries to use ({','.join(SOURCES)}), or 'none' for folders only; "
-                        "default: every installed library")
+                   help=f"comma-separated libraries to use ({','.join(ALL_SOURCES)}), or 'none' for folders only; "
+                        f"default: every installed one of {','.join(SOURCES)}")
+    b.add_argument("--with-drumsynth", action="store_true",
+                   help="add the LMMS DrumSynth presets, rendered (source 'drumsynth', package lmms-common) to the "
+                        "libraries; every DrumSynth clip goes to the train split, so val and test stay recordings "
+                        "(see --drumsynth-in-eval)")
+    b.add_argument("--drumsynth-variants", type=int, default=0, metavar="K",
+                   help="K parameter-jittered variants per labelled DrumSynth preset, in its preset's split "
+                        "(default 0; K > 0 implies --with-drumsynth)")
+    b.add_argument("--drumsynth-seed", type=int, default=0, metavar="N",
+                   help="seed of the DrumSynth variants (default 0): the same K and seed give the same clips and ids")
+    b.add_argument("--drumsynth-in-eval", action="store_true",
+                   help="split DrumSynth clips into train/val/test like the recordings instead of all into train")
     b.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
@@ -51,20 +62,26 @@ def _parse_sources(text: Optional[str]) -> Optional[list[str]]:
     if text.strip().lower() == "none":
         return []
     names = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [n for n in names if n not in SOURCES]
+    unknown = [n for n in names if n not in ALL_SOURCES]
     if unknown:
-        raise ValueError(f"--sources: unknown {', '.join(unknown)}; choose from {','.join(SOURCES)} or none")
+        raise ValueError(f"--sources: unknown {', '.join(unknown)}; choose from {','.join(ALL_SOURCES)} or none")
     return names
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``neuraldrum data build``: returns 0 on success."""
-    from .build import build_corpus
+    from .build import TRAIN_ONLY, build_corpus
 
     if args.folder_class and not args.folder:
         raise ValueError("--class labels --folder files; give at least one --folder")
+    if args.drumsynth_variants < 0:
+        raise ValueError(f"--drumsynth-variants must be >= 0, not {args.drumsynth_variants}")
+    drumsynth = args.with_drumsynth or args.drumsynth_variants > 0
     info = build_corpus(args.out, sources=_parse_sources(args.sources), folders=args.folder,
-                        folder_class=args.folder_class, seed=args.seed, progress=not args.no_progress)
+                        folder_class=args.folder_class, seed=args.seed, progress=not args.no_progress,
+                        extra_sources=("drumsynth",) if drumsynth else (),
+                        drumsynth_variants=args.drumsynth_variants, drumsynth_seed=args.drumsynth_seed,
+                        train_only=() if args.drumsynth_in_eval else TRAIN_ONLY)
     print(f"wrote {info['n_clips']} clips to {args.out} in {info['build_seconds']:.1f} s "
           f"({len(info['exclusions'])} items excluded)")
     print(format_stats(load_corpus(args.out)))

@@ -11,6 +11,8 @@ Sources (Debian packages in brackets):
   [fluid-soundfont-gm, avldrums.lv2-soundfont, libfluidsynth3]; see :mod:`neuraldrum.data.soundfont`.
 - ``lmms``: the LMMS drum samples [lmms-common].
 - ``sonicpi``: the Sonic Pi drum samples [sonic-pi-samples].
+- ``drumsynth``: the LMMS DrumSynth presets, rendered in numpy [lmms-common]; not in the default set (see
+  :data:`OPTIONAL_SOURCES`); see :mod:`neuraldrum.data.drumsynth`.
 - ``folder``: any folder of audio files, labelled from file and folder names or all as one class.
 """
 from __future__ import annotations
@@ -28,18 +30,22 @@ import numpy as np
 from ..audio.io import PathLike, load
 from ..taxonomy import CLASSES, NO_KEYWORD, REFINES, classify_name, normalise_name
 
-SOURCES = ("hydrogen", "soundfont", "lmms", "sonicpi")  # the libraries, in the order a duplicate is kept
-SOURCE_RANK = {name: i for i, name in enumerate(SOURCES + ("folder",))}
+SOURCES = ("hydrogen", "soundfont", "lmms", "sonicpi")  # the default libraries, in the order a duplicate is kept
+OPTIONAL_SOURCES = ("drumsynth",)  # used only when asked for (synthesised, not recorded)
+ALL_SOURCES = SOURCES + OPTIONAL_SOURCES
+SOURCE_RANK = {name: i for i, name in enumerate(ALL_SOURCES + ("folder",))}
 
 HYDROGEN_DIRS = ("/usr/share/hydrogen/data/drumkits", "/usr/local/share/hydrogen/data/drumkits")
 SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts")
 LMMS_DIR = "/usr/share/lmms/samples/drums"
 SONICPI_DIR = "/usr/share/sonic-pi/samples"
+DRUMSYNTH_DIR = "/usr/share/lmms/samples/drumsynth"
 APT_PACKAGES = {
     "hydrogen": "hydrogen-drumkits hydrogen-drumkits-effects",
     "soundfont": "fluid-soundfont-gm avldrums.lv2-soundfont libfluidsynth3",
     "lmms": "lmms-common",
     "sonicpi": "sonic-pi-samples",
+    "drumsynth": "lmms-common",
 }
 AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".mp3"}
 
@@ -292,17 +298,29 @@ def available_sources() -> dict[str, bool]:
         "soundfont": bool(find_soundfonts()) and _has_fluidsynth(),
         "lmms": Path(LMMS_DIR).is_dir(),
         "sonicpi": Path(SONICPI_DIR).is_dir(),
+        "drumsynth": Path(DRUMSYNTH_DIR).is_dir(),
     }
 
 
+def drumsynth_presets(root: Optional[PathLike] = None, variants: int = 0, seed: int = 0) -> Iterator[Candidate]:
+    """The LMMS DrumSynth presets under ``root`` (default :data:`DRUMSYNTH_DIR`) and ``variants`` jittered
+    variants of each labelled one (:func:`neuraldrum.data.drumsynth.drumsynth_presets`)."""
+    from .drumsynth import drumsynth_presets as presets
+
+    yield from presets(DRUMSYNTH_DIR if root is None else root, variants, seed)
+
+
 def iter_candidates(sources: Iterable[str] = SOURCES, folders: Sequence[PathLike] = (),
-                    folder_class: Optional[str] = None) -> Iterator[Candidate]:
-    """Candidates of the named library sources, then of each folder."""
+                    folder_class: Optional[str] = None, drumsynth_variants: int = 0,
+                    drumsynth_seed: int = 0) -> Iterator[Candidate]:
+    """Candidates of the named library sources, then of each folder. ``drumsynth_variants`` and
+    ``drumsynth_seed``: jittered variants per DrumSynth preset, and their seed."""
     table = {"hydrogen": hydrogen_kits, "soundfont": soundfont_kits, "lmms": lmms_samples,
-             "sonicpi": sonicpi_samples}
+             "sonicpi": sonicpi_samples,
+             "drumsynth": lambda: drumsynth_presets(variants=drumsynth_variants, seed=drumsynth_seed)}
     for name in sources:
         if name not in table:
-            raise ValueError(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
+            raise ValueError(f"unknown source {name!r}; choose from {', '.join(ALL_SOURCES)}")
         yield from table[name]()
     for folder in folders:
         yield from folder_samples(folder, folder_class)
