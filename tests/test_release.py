@@ -79,3 +79,22 @@ def test_kit_is_reproducible_from_kit_json(tiny_bundle, tmp_path, capsys):
 def test_confusion_matrix_counts():
     cm = confusion(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
     assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_prior_temperature(tiny_bundle, tmp_path, capsys):
+    from neuraldrum.engine import Engine
+
+    eng = Engine(tiny_bundle)
+    assert eng.temperature == 1.0  # the tiny bundle was made with the default
+    z1, z_half = eng.sample_prior(4, 3), eng.sample_prior(4, 3, temperature=0.5)
+    assert np.allclose(z_half, 0.5 * z1)
+    with pytest.raises(ValueError, match="temperature"):
+        eng.sample_prior(1, 0, temperature=-1)
+    m = ["--model", str(tiny_bundle)]
+    assert cli.main(["kit", "-o", str(tmp_path / "k0"), "--temperature", "0", "--json"] + m) == 0
+    kit = json.loads(capsys.readouterr().out)
+    assert kit["temperature"] == 0.0 and all(not any(s["z"]) for s in kit["sounds"])  # every class at its centre
+    assert cli.main(["generate", "kick", "--seed", "3", "--temperature", "0.5", "-o", str(tmp_path / "g"),
+                     "--json"] + m) == 0
+    g = json.loads(capsys.readouterr().out)["files"][0]
+    assert g["temperature"] == 0.5 and np.allclose(g["z"], z_half[0], atol=1e-5)

@@ -79,6 +79,7 @@ class Engine:
         self.n_samples = b.audio.n_samples
         self.classes = b.classes
         self.latent_dim = b.wae.cfg.latent_dim
+        self.temperature = float(b.meta.get("prior_temperature", 1.0))
         self.frontend = MelFrontend(b.mel)
         self._lock = threading.Lock()
         n_out = FADE_OUT_MS * self.sample_rate / 1000
@@ -160,7 +161,7 @@ class Engine:
 
         - ``z`` given: decode it (``controls``, if given too, move from it).
         - ``controls`` only: from the class's mean latent along its PCA axes (or chosen dimensions).
-        - neither: a sample of the class's prior N(0, I), reproducible with ``seed``.
+        - neither: a sample of the class's prior (see :meth:`sample_prior`), reproducible with ``seed``.
         """
         if controls is not None:
             zz = self.controls_to_z(cls, controls, z0=z)
@@ -170,9 +171,13 @@ class Engine:
             zz = self.sample_prior(1, seed)[0]
         return self.generate_batch([cls], zz[None])[0]
 
-    def sample_prior(self, n: int, seed: Optional[int] = None) -> np.ndarray:
-        """(n, D) draws from the prior N(0, I)."""
-        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+    def sample_prior(self, n: int, seed: Optional[int] = None, temperature: Optional[float] = None) -> np.ndarray:
+        """(n, D) draws from the prior N(0, t²·I), t = ``temperature`` or the bundle's ``prior_temperature``
+        (1 unless the bundle chose a lower one: nearer the class centre, more recognisable, less varied)."""
+        t = self.temperature if temperature is None else float(temperature)
+        if not t >= 0:
+            raise ValueError(f"temperature={temperature} must be ≥ 0")
+        return (t * np.random.default_rng(seed).standard_normal((n, self.latent_dim))).astype(np.float32)
 
     # ------------------------------------------------------------------ analysis
     def _clip(self, audio: np.ndarray, sample_rate: Optional[int]) -> torch.Tensor:
@@ -221,7 +226,7 @@ class Engine:
             raise ValueError(f"amount={amount} must be ≥ 0")
         e = source if isinstance(source, Encoded) else self.encode(source, sample_rate, cls)
         cname = self.classes[self.class_index(cls)] if cls is not None else e.cls
-        z = e.z[None] + amount * self.sample_prior(n, seed)
+        z = e.z[None] + amount * self.sample_prior(n, seed, 1.0)
         return self.generate_batch([cname] * n, z)
 
     def morph(self, a: Encoded, b: Encoded, steps: int) -> np.ndarray:

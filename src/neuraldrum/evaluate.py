@@ -182,8 +182,9 @@ def _confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> list:
 
 
 def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 0, split: str = "test",
-               keep_examples: bool = False) -> dict:
-    """The listener on real clips, then on ``per_class`` prior samples of every class (see module docstring)."""
+               keep_examples: bool = False, temperature: Optional[float] = None) -> dict:
+    """The listener on real clips, then on ``per_class`` prior samples of every class (see module docstring),
+    drawn at ``temperature`` (default: the bundle's)."""
     if engine.bundle.classifier is None:
         raise ValueError("this bundle has no classifier: generation cannot be judged (bundle it with --classifier)")
     C = len(engine.classes)
@@ -197,12 +198,13 @@ def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 
 
     waves, y_gen = [], []
     for ci, cls in enumerate(engine.classes):
-        waves.append(engine.generate_batch([cls] * per_class, engine.sample_prior(per_class, seed + ci)))
+        waves.append(engine.generate_batch([cls] * per_class, engine.sample_prior(per_class, seed + ci, temperature)))
         y_gen.append(np.full(per_class, ci))
     waves, y_gen = np.concatenate(waves), np.concatenate(y_gen)
     p_g, e_g, l_g = _listen(engine, waves)
     pred_g = p_g.argmax(1)
     out["gen/n_per_class"] = per_class
+    out["gen/temperature"] = engine.temperature if temperature is None else float(temperature)
     out["gen/class_acc"] = float((pred_g == y_gen).mean())
     out["gen/class_acc_per_class"] = {c: float((pred_g[y_gen == i] == i).mean()) for i, c in enumerate(engine.classes)}
     out["gen/confusion"] = _confusion(y_gen, pred_g, C)
@@ -314,7 +316,7 @@ def latency(engine: Engine, runs: int = 100, warmup: int = 10, threads: int = 1)
 
 def run_eval(model=None, data="corpus", split: str = "test", per_class: int = 50, grid: int = 7,
              limit: Optional[int] = None, gl_iters: Sequence[int] = (32, 100), report=None, seed: int = 0,
-             progress: bool = True) -> dict:
+             progress: bool = True, temperature: Optional[float] = None) -> dict:
     """Every measurement above on one bundle and corpus; with ``report`` (a folder) also JSON, Markdown, PNGs."""
     import sys
 
@@ -335,7 +337,8 @@ def run_eval(model=None, data="corpus", split: str = "test", per_class: int = 50
     m: dict = {"meta": meta}
     m.update(reconstruction(eng, corpus, split, limit, gl_iters=gl_iters, progress=progress, keep_examples=keep))
     if eng.bundle.classifier is not None:
-        m.update(generation(eng, corpus, per_class=per_class, seed=seed, split=split, keep_examples=keep))
+        m.update(generation(eng, corpus, per_class=per_class, seed=seed, split=split, keep_examples=keep,
+                            temperature=temperature))
     shown = [c for c in ("kick", "hh_closed") if c in eng.classes] or eng.classes[:1]
     m.update(control(eng, n=grid, keep_grids=shown if keep else ()))
     meta["seconds"] = round(time.perf_counter() - t0, 1)
@@ -394,7 +397,8 @@ def _cmd(args) -> int:
     import json
 
     m = run_eval(args.model, args.data, args.split, per_class=args.per_class, grid=args.grid, limit=args.limit,
-                 gl_iters=tuple(args.gl_iters), report=args.report, seed=args.seed, progress=not args.json)
+                 gl_iters=tuple(args.gl_iters), report=args.report, seed=args.seed, progress=not args.json,
+                 temperature=args.temperature)
     if args.json:
         print(json.dumps(m, indent=1))
         return 0
@@ -418,6 +422,8 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N held-out clips (quick look)")
     p.add_argument("--gl-iters", type=int, nargs="*", default=[32, 100], help="Griffin-Lim iterations to compare")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=None, help="prior spread for the generation test "
+                   "(default: the model's prior_temperature)")
     p.add_argument("--report", default=None, help="folder for report.json, report.md and PNG plots")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=_cmd)

@@ -72,8 +72,14 @@ def measure(bundle_dir: Path, corpus, per_class: int = 50, latency_runs: int = 1
 
 
 def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier_dir: Optional[Path] = None,
-                metrics: bool = True, per_class: int = 50, latency_runs: int = 100) -> dict:
-    """Assemble, save, then measure and re-save with the metrics. Returns the metrics."""
+                metrics: bool = True, per_class: int = 50, latency_runs: int = 100,
+                temperature: float = 1.0) -> dict:
+    """Assemble, save, then measure and re-save with the metrics. Returns the metrics.
+
+    ``temperature`` is stored as the bundle's ``prior_temperature``: the spread of prior samples that
+    ``generate``/``kit`` use unless told otherwise (choose it on the validation split, never on test)."""
+    if not 0 < temperature <= 1.5:
+        raise ValueError(f"--temperature {temperature}: use a value in (0, 1.5]")
     from .audio.mel import MelFrontend
     from .classifier import load_classifier
     from .train.checkpoint import (build_model_from_checkpoint, build_standardiser_from_checkpoint,
@@ -100,6 +106,7 @@ def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier
                      "wae_step": wck.get("loop", {}).get("step"), "mcnn_step": mck.get("loop", {}).get("step"),
                      "classifier": {k: v for k, v in clf_meta.items() if not k.endswith("history")}},
         "metrics": {},
+        "prior_temperature": float(temperature),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     kw = dict(audio=wc["audio"], mel=wc["mel"], wae=wae, mcnn=mcnn, standardiser=std, classes=list(CLASSES),
@@ -114,7 +121,7 @@ def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier
 def _cmd(args: argparse.Namespace) -> int:
     m = make_bundle(Path(args.wae), Path(args.mcnn), Path(args.out), Path(args.data),
                     Path(args.classifier) if args.classifier else None, metrics=not args.no_metrics,
-                    per_class=args.per_class, latency_runs=args.latency_runs)
+                    per_class=args.per_class, latency_runs=args.latency_runs, temperature=args.temperature)
     print(json.dumps(m, indent=1) if args.json else f"bundle written to {args.out}")
     if m and not args.json:
         for k, v in m.items():
@@ -135,5 +142,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-metrics", action="store_true", help="skip measuring (faster)")
     p.add_argument("--per-class", type=int, default=50, help="prior samples per class for the listen test")
     p.add_argument("--latency-runs", type=int, default=100)
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="default spread of prior samples stored in the bundle (choose it on the val split)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd)

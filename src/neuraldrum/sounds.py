@@ -59,12 +59,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if ctrl is not None and k == 0:
             z = eng.controls_to_z(cls, ctrl)
         elif ctrl is not None:  # around the controlled point
-            z = eng.controls_to_z(cls, ctrl) + 0.3 * eng.sample_prior(1, seed)[0]
+            z = eng.controls_to_z(cls, ctrl) + 0.3 * eng.sample_prior(1, seed, 1.0)[0]
         else:
-            z = eng.sample_prior(1, seed)[0]
+            z = eng.sample_prior(1, seed, args.temperature)[0]
         wav = eng.generate(cls, z=z)
         p = save_wav(out / f"{cls}_{k:03d}.wav", wav, eng.sample_rate)
-        files.append({"file": str(p), "class": cls, "seed": seed, "z": [round(float(v), 6) for v in z]})
+        files.append({"file": str(p), "class": cls, "seed": seed, "temperature": eng.temperature if args.temperature is None else args.temperature,
+                      "z": [round(float(v), 6) for v in z]})
     _print(args, {"files": files}, "\n".join(f["file"] for f in files))
     return 0
 
@@ -110,17 +111,18 @@ def cmd_morph(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_kit(eng, out: Path, seed: Optional[int] = 0) -> dict:
+def make_kit(eng, out: Path, seed: Optional[int] = 0, temperature: Optional[float] = None) -> dict:
     """One sound per class into ``out/<class>.wav`` and ``out/kit.json`` recording how each was made."""
     rng = np.random.default_rng(seed)
+    t = eng.temperature if temperature is None else float(temperature)
     entries = []
     for cls in eng.classes:
         s = int(rng.integers(0, 2 ** 31 - 1))
-        z = eng.sample_prior(1, s)[0]
+        z = eng.sample_prior(1, s, t)[0]
         p = save_wav(out / f"{cls}.wav", eng.generate(cls, z=z), eng.sample_rate)
         entries.append({"class": cls, "file": p.name, "seed": s, "z": [float(v) for v in z]})
     meta = eng.bundle.meta
-    kit = {"kit_seed": seed, "sample_rate": eng.sample_rate,
+    kit = {"kit_seed": seed, "temperature": t, "sample_rate": eng.sample_rate,
            "model": {"path": str(eng.bundle.path), "sha256": meta["weights"]["sha256"]}, "sounds": entries}
     atomic_write_text(out / KIT_FILE, json.dumps(kit, indent=1))
     return kit
@@ -129,7 +131,7 @@ def make_kit(eng, out: Path, seed: Optional[int] = 0) -> dict:
 def cmd_kit(args: argparse.Namespace) -> int:
     eng = _engine(args)
     out = _out_dir(args.out)
-    kit = make_kit(eng, out, args.seed)
+    kit = make_kit(eng, out, args.seed, args.temperature)
     _print(args, kit, f"{len(kit['sounds'])} sounds in {out}/: " + ", ".join(s["file"] for s in kit["sounds"]))
     return 0
 
@@ -158,6 +160,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fine", type=float, default=None, help="fine knob in [-1, 1] (P3)")
     p.add_argument("--range", type=float, default=None, help="how far the pad reaches (2, 5, 10)")
     p.add_argument("--axes", default=None, help="'pca' (default) or two latent dimensions 'i,j'")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="spread of prior samples (default: the model's; lower = nearer the class centre)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     common(p)
     p.set_defaults(func=cmd_generate)
@@ -196,6 +200,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("kit", help="one new sound per class, with kit.json to remake it")
     p.add_argument("-o", "--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=None,
+                   help="spread of prior samples (default: the model's; lower = nearer the class centre)")
     common(p)
     p.set_defaults(func=cmd_kit)
 
