@@ -149,3 +149,13 @@ def test_engine_is_thread_safe(engine):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert not errors
+
+
+def test_bundle_files_get_plain_modes(bundle_dir):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (bundle_dir.stat().st_mode & 0o777) == 0o777 & ~umask
+    for f in bundle_dir.iterdir():
+        assert (f.stat().st_mode & 0o777) == 0o666 & ~umask, f.name

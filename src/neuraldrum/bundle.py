@@ -117,6 +117,10 @@ def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wa
         }
         meta.update(extra or {})
         atomic_write_text(tmp / META, json.dumps(meta, indent=1, sort_keys=False))
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it 0700: give it a plain mkdir's mode
+        os.chmod(tmp / WEIGHTS, 0o666 & ~umask)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             os.replace(out, old)
