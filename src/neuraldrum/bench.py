@@ -14,6 +14,7 @@ Every number comes from one run on one machine, so the ratios are what to compar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -55,15 +56,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _threads(n: int):
-    class _Ctx:
-        def __enter__(self):
-            self.old = torch.get_num_threads()
-            torch.set_num_threads(n)
-
-        def __exit__(self, *exc):
-            torch.set_num_threads(self.old)
-    return _Ctx()
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch intra-op threads set to ``n`` inside the block, restored after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @torch.inference_mode()
@@ -93,7 +94,7 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
               "generate": lambda: eng.generate(cls, z=z[0].numpy())}
     zb = eng.sample_prior(16, 1)
     for threads in sorted({1, all_threads}):
-        with _threads(threads):
+        with torch_threads(threads):
             for name, fn in stages.items():
                 say(f"{name}, {threads} thread(s)")
                 out[f"bench/{name}_t{threads}"] = time_calls(fn, runs, max_seconds=max_seconds)
@@ -121,7 +122,7 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
             net = build(b.mel.n_mels).eval()
             entry = {"params": count_params(net), "flops": flops(lambda: net(x))}
             for threads in sorted({1, all_threads}):
-                with _threads(threads):
+                with torch_threads(threads):
                     say(f"{name}, {threads} thread(s)")
                     r = time_calls(lambda: net(x), runs, warmup=2, max_seconds=max_seconds)
                     mc = out[f"bench/inverter_t{threads}"]["median_ms"]

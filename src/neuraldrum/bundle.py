@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 import torch
 
 from . import __version__
-from .audio.io import atomic_write_text
+from .audio.io import atomic_write_text, plain_mode
 from .audio.mel import Standardiser
 from .config import AudioConfig, MCNNConfig, MelConfig, WAEConfig, from_dict, to_dict
 from .models.classifier import ClassifierConfig, DrumClassifier
@@ -117,10 +117,8 @@ def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wa
         }
         meta.update(extra or {})
         atomic_write_text(tmp / META, json.dumps(meta, indent=1, sort_keys=False))
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it 0700: give it a plain mkdir's mode
-        os.chmod(tmp / WEIGHTS, 0o666 & ~umask)
+        plain_mode(tmp)
+        plain_mode(tmp / WEIGHTS)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             os.replace(out, old)

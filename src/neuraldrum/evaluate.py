@@ -26,6 +26,7 @@ import torch
 
 from . import metrics as M
 from .audio.mel import MelFrontend
+from .classifier import confusion
 from .config import MelConfig
 from .data.corpus import Corpus
 from .engine import Controls, Engine
@@ -175,12 +176,6 @@ def _listen(engine: Engine, waves: np.ndarray, batch: int = 64) -> tuple[np.ndar
     return np.concatenate(probs), np.concatenate(embs), np.concatenate(logs)
 
 
-def _confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> list:
-    m = np.zeros((n, n), dtype=np.int64)
-    np.add.at(m, (y_true, y_pred), 1)
-    return m.tolist()
-
-
 def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 0, split: str = "test",
                keep_examples: bool = False, temperature: Optional[float] = None) -> dict:
     """The listener on real clips, then on ``per_class`` prior samples of every class (see module docstring),
@@ -194,7 +189,7 @@ def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 
     pred_te = p_te.argmax(1)
     per_real = {c: float((pred_te[y_te == i] == i).mean()) for i, c in enumerate(engine.classes) if np.any(y_te == i)}
     out = {"clf/test_acc": float((pred_te == y_te).mean()), "clf/test_balanced_acc": float(np.mean(list(per_real.values()))),
-           "clf/test_acc_per_class": per_real, "clf/test_confusion": _confusion(y_te, pred_te, C), "clf/n": int(len(te))}
+           "clf/test_acc_per_class": per_real, "clf/test_confusion": confusion(y_te, pred_te, C).tolist(), "clf/n": int(len(te))}
 
     waves, y_gen = [], []
     for ci, cls in enumerate(engine.classes):
@@ -207,7 +202,7 @@ def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 
     out["gen/temperature"] = engine.temperature if temperature is None else float(temperature)
     out["gen/class_acc"] = float((pred_g == y_gen).mean())
     out["gen/class_acc_per_class"] = {c: float((pred_g[y_gen == i] == i).mean()) for i, c in enumerate(engine.classes)}
-    out["gen/confusion"] = _confusion(y_gen, pred_g, C)
+    out["gen/confusion"] = confusion(y_gen, pred_g, C).tolist()
     out["gen/inception_score"] = M.inception_score(p_g)
     out["gen/inception_score_real_test"] = M.inception_score(p_te)
     out["gen/inception_score_max"] = float(C)
@@ -294,21 +289,12 @@ def control(engine: Engine, classes: Optional[Sequence[str]] = None, n: int = 7,
 
 def latency(engine: Engine, runs: int = 100, warmup: int = 10, threads: int = 1) -> dict:
     """Wall time of ``engine.generate`` for one 1 s sound (ms): median and p95 over ``runs``."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        cls = engine.classes[0]
-        z = engine.sample_prior(runs + warmup, 0)
-        times = []
-        for k in range(runs + warmup):
-            t0 = time.perf_counter()
-            engine.generate(cls, z=z[k])
-            if k >= warmup:
-                times.append((time.perf_counter() - t0) * 1000)
-    finally:
-        torch.set_num_threads(old)
-    t = np.asarray(times)
-    return {"latency/generate_ms_median": float(np.median(t)), "latency/generate_ms_p95": float(np.percentile(t, 95)),
+    from .bench import torch_threads, time_calls
+
+    cls, z = engine.classes[0], engine.sample_prior(1, 0)[0]
+    with torch_threads(threads):
+        t = time_calls(lambda: engine.generate(cls, z=z), runs=runs, warmup=warmup, max_seconds=float("inf"))
+    return {"latency/generate_ms_median": t["median_ms"], "latency/generate_ms_p95": t["p95_ms"],
             "latency/threads": threads, "latency/runs": runs}
 
 

@@ -66,7 +66,7 @@ def stft_mag(wave, n_fft: int = 2048, hop: int = 256, win: Optional[int] = None)
     return spec.abs()
 
 
-def spectral_convergence(est, ref) -> torch.Tensor:
+def spectral_convergence(est, ref, eps: float = 1e-8) -> torch.Tensor:
     """||ref - est||_F / ||ref||_F per item.
 
     Args:
@@ -74,11 +74,11 @@ def spectral_convergence(est, ref) -> torch.Tensor:
         ref: (B, F, T) reference magnitudes.
 
     Returns:
-        (B,) spectral convergence; a silent reference divides by 1e-8 instead of 0.
+        (B,) spectral convergence; a silent reference divides by eps instead of 0.
     """
     est, ref = torch.as_tensor(est), torch.as_tensor(ref)
     num = torch.linalg.norm((ref - est).flatten(1), dim=1)
-    return num / torch.linalg.norm(ref.flatten(1), dim=1).clamp(min=1e-8)
+    return num / torch.linalg.norm(ref.flatten(1), dim=1).clamp(min=eps)
 
 
 def log_l1(est, ref, floor: float = 1e-5) -> torch.Tensor:

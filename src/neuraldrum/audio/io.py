@@ -151,8 +151,12 @@ def save_wav(path: PathLike, x: np.ndarray, sample_rate: int, subtype: str = "PC
     return Path(path)
 
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+def plain_mode(path: PathLike) -> None:
+    """Give a file (0666) or folder (0777) made by mkstemp/mkdtemp the mode a plain open()/mkdir() would,
+    under the process's umask (mkstemp makes 0600, mkdtemp 0700)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)
 
 
 @contextlib.contextmanager
@@ -165,7 +169,7 @@ def atomic_path(path: PathLike, suffix: str = "") -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode a plain open() would
+        plain_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

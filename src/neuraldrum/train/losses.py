@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from .. import metrics
 from ..audio.mel import MelFrontend
 from ..config import MCNNConfig, WAEConfig
 
@@ -92,10 +93,9 @@ def support_mask(wave: torch.Tensor, threshold_db: float = -60.0) -> torch.Tenso
 
 
 def spectral_convergence(m_out: torch.Tensor, m_ref: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Mean over clips of ‖M_ref − M_out‖_F / ‖M_ref‖_F. Args: (B, n_mels, T) each. Returns a scalar."""
-    num = (m_ref - m_out).flatten(1).norm(dim=1)
-    den = m_ref.flatten(1).norm(dim=1).clamp(min=eps)
-    return (num / den).mean()
+    """Mean over clips of ‖M_ref − M_out‖_F / ‖M_ref‖_F (:func:`neuraldrum.metrics.spectral_convergence`).
+    Args: (B, n_mels, T) each. Returns a scalar."""
+    return metrics.spectral_convergence(m_out, m_ref, eps).mean()
 
 
 def relative_log_l1(m_out: torch.Tensor, m_ref: torch.Tensor, floor: float) -> torch.Tensor:
