@@ -79,3 +79,19 @@ def test_eval_refuses_an_empty_split(tiny_bundle, tmp_path, capsys):
     other = write_corpus(tmp_path / "novals", per_class=2, val_per_class=0)
     assert cli.main(["eval", "--model", str(tiny_bundle), "--data", str(other), "--split", "val"]) == 1
     assert "no clips in split 'val'" in capsys.readouterr().err
+
+
+def test_real_vs_real_reference_is_the_other_held_out_split(tiny_bundle, tiny_corpus):
+    """Measuring on val must not compare val with itself (that reference would be ~0); FD and KID are symmetric,
+    so val-vs-test is the same number whichever split is measured."""
+    from neuraldrum.bundle import load_bundle
+    from neuraldrum.data.corpus import load_corpus
+    from neuraldrum.engine import Engine
+    from neuraldrum.evaluate import generation
+
+    eng, corpus = Engine(load_bundle(tiny_bundle)), load_corpus(tiny_corpus)
+    on_val = generation(eng, corpus, per_class=2, split="val")
+    on_test = generation(eng, corpus, per_class=2, split="test")
+    for k in ("gen/fd_real_val_vs_test", "gen/kid_real_val_vs_test"):
+        assert on_val[k] == pytest.approx(on_test[k], rel=1e-5), k  # val-vs-val would differ
+    assert on_val["gen/fd"] != pytest.approx(on_test["gen/fd"], rel=1e-5)  # the split measured did change

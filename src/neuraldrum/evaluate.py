@@ -183,7 +183,7 @@ def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 
     if engine.bundle.classifier is None:
         raise ValueError("this bundle has no classifier: generation cannot be judged (bundle it with --classifier)")
     C = len(engine.classes)
-    te, va, tr = corpus.indices(split), corpus.indices("val"), corpus.indices("train")
+    te, tr = corpus.indices(split), corpus.indices("train")
     y_te = corpus.labels(te)
     p_te, e_te, l_te = _listen(engine, corpus.audio[te])
     pred_te = p_te.argmax(1)
@@ -207,12 +207,15 @@ def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 
     out["gen/inception_score_real_test"] = M.inception_score(p_te)
     out["gen/inception_score_max"] = float(C)
 
-    e_va = _listen(engine, corpus.audio[va])[1] if len(va) else None
     out["gen/fd"] = M.frechet_distance(e_g, e_te)
     out["gen/kid"], out["gen/kid_std"] = M.kernel_inception_distance(e_g, e_te, seed=seed)
-    if e_va is not None and len(e_va) > 2:
-        out["gen/fd_real_val_vs_test"] = M.frechet_distance(e_va, e_te)
-        out["gen/kid_real_val_vs_test"] = M.kernel_inception_distance(e_va, e_te, seed=seed)[0]
+    # real-vs-real reference: the two held-out splits against each other (model-free, so measuring on val
+    # does not select anything on test); both distances are symmetric
+    other = corpus.indices("test" if split == "val" else "val")
+    if len(other) > 2:
+        e_o = _listen(engine, corpus.audio[other])[1]
+        out["gen/fd_real_val_vs_test"] = M.frechet_distance(e_o, e_te)
+        out["gen/kid_real_val_vs_test"] = M.kernel_inception_distance(e_o, e_te, seed=seed)[0]
 
     # diversity within each class, generated vs real test clips of that class (classifier embeddings)
     div_g = [M.diversity(e_g[y_gen == i]) for i in range(C)]
