@@ -223,6 +223,29 @@ def test_balanced_sampler_equal_counts_and_replacement():
         assert sorted(np.unique(lab[rows], return_counts=True)[1]) == [2, 2, 2]
 
 
+def test_synthetic_share_sets_the_fraction_of_synthesised_clips_per_class():
+    # class 0: 10 recordings + 90 renders; class 1: recordings only; class 2: renders only
+    labels = np.array([0] * 100 + [1] * 20 + [2] * 15)
+    syn = np.array([False] * 10 + [True] * 90 + [False] * 20 + [True] * 15)
+    idx = np.arange(len(labels))
+    natural = BalancedBatchSampler(idx, labels, 6, seed=0, synthetic=syn)
+    assert np.array_equal(natural.batch(3)[0], BalancedBatchSampler(idx, labels, 6, seed=0).batch(3)[0])  # unchanged
+    for share in (0.0, 0.25, 1.0):
+        s = BalancedBatchSampler(idx, labels, 6, seed=0, synthetic=syn, synthetic_share=share)
+        picks = np.concatenate([s.batch(k)[0] for k in range(400)])
+        got = syn[picks[labels[picks] == 0]].mean()
+        assert abs(got - share) < 0.03, (share, got)  # vs 0.9 drawn in proportion to their number
+        assert set(picks[labels[picks] == 1]) <= set(range(100, 120))  # one-kind classes draw what they have
+        assert len(set(picks[labels[picks] == 2])) == 15
+        b, lab = s.batch(11)
+        assert len(set(b[lab == 1])) == 6  # still distinct within a batch
+    r = RandomBatchSampler(idx, 16, seed=0, synthetic=syn, synthetic_share=0.5)
+    picks = np.concatenate([r.batch(k) for k in range(300)])
+    assert abs(syn[picks].mean() - 0.5) < 0.03
+    with pytest.raises(ValueError, match="synthetic share"):
+        BalancedBatchSampler(idx, labels, 6, seed=0, synthetic=syn, synthetic_share=1.5)
+
+
 def test_random_sampler_and_shards_cover_the_batch():
     s = RandomBatchSampler(np.arange(30), 8, seed=3)
     b = s.batch(5)

@@ -146,3 +146,16 @@ def test_cli_train_runs_in_process(corpus, tmp_path, capsys):
     assert cli.main(base + ["--steps", "5", "--resume"]) == 0
     assert load_checkpoint(run / "last.pt")["loop"]["step"] == 5
     assert cli.main(["train", "mcnn", "--data", str(corpus), "--out", str(run), "--resume", "--quiet"]) == 1
+
+
+def test_cli_synthetic_share_is_recorded_checked_and_fixed_on_resume(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    base = ["train", "mcnn", "--data", str(corpus), "--out", str(run), "--quiet"]
+    assert cli.main(base + ["--preset", "tiny", "--steps", "2", "--synthetic-share", "1.5"]) == 1
+    assert "--synthetic-share 1.5" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="no synthesised clips"):  # this corpus has none
+        assert cli.main(base + ["--preset", "tiny", "--steps", "2", "--synthetic-share", "0.25"]) == 0
+    assert "--synthetic-share 0.25" in json.loads((run / "command.json").read_text())["command"]
+    assert load_checkpoint(run / "last.pt")["configs"]["train"]["synthetic_share"] == 0.25
+    assert cli.main(base + ["--steps", "3", "--resume", "--synthetic-share", "0.5"]) == 1
+    assert "cannot change on --resume" in capsys.readouterr().err

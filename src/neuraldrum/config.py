@@ -119,6 +119,9 @@ class TrainConfig:
     seed: int = 0
     num_threads: int = 0  # 0 = torch default
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # share of each class's training draws (WAE; of each batch for the MCNN) taken from synthesised clips
+    # (DrumSynth renders); None = in proportion to their number
+    synthetic_share: Optional[float] = None
 
 
 def to_dict(cfg: Any) -> dict:

@@ -20,6 +20,7 @@ from ..taxonomy import CLASS_INDEX, CLASSES
 
 CORPUS_FORMAT = 1
 SPLITS = ("train", "val", "test")
+SYNTHETIC_SOURCES = ("drumsynth",)  # rendered from presets rather than recorded
 
 
 class CorpusError(ValueError):
@@ -55,6 +56,11 @@ class Corpus:
         keep = [i for i, it in enumerate(self.items)
                 if (split is None or it["split"] in split) and (classes is None or it["class"] in classes)]
         return np.asarray(keep, dtype=np.int64)
+
+    def synthetic(self, idx: Optional[np.ndarray] = None) -> np.ndarray:
+        """Whether rows ``idx`` (all rows by default) were synthesised (a source in :data:`SYNTHETIC_SOURCES`)."""
+        rows = self.items if idx is None else [self.items[i] for i in idx]
+        return np.asarray([it.get("source") in SYNTHETIC_SOURCES for it in rows], dtype=bool)
 
     def labels(self, idx: Optional[np.ndarray] = None) -> np.ndarray:
         """Class indices (int64) of rows ``idx`` (all rows by default), in :data:`CLASSES` order."""

@@ -38,6 +38,31 @@ def load_clips(corpus: Corpus, idx: Sequence[int]) -> torch.Tensor:
     return torch.from_numpy(rows[inverse])
 
 
+def share_weights(synthetic: np.ndarray, share: Optional[float]) -> Optional[torch.Tensor]:
+    """Draw weights giving synthesised clips (``synthetic`` True) ``share`` of the probability mass.
+
+    None when every clip should be equally likely: no ``share`` asked for, or a pool of one kind only (it
+    draws from what it has).
+    """
+    if share is None:
+        return None
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"synthetic share {share}: use a value in [0, 1]")
+    synthetic = np.asarray(synthetic, dtype=bool)
+    n_syn = int(synthetic.sum())
+    if n_syn == 0 or n_syn == len(synthetic):
+        return None
+    w = np.where(synthetic, share / n_syn, (1.0 - share) / (len(synthetic) - n_syn))
+    return torch.as_tensor(w, dtype=torch.float64)
+
+
+def _draw(n: int, k: int, g: torch.Generator, weights: Optional[torch.Tensor]) -> torch.Tensor:
+    """``k`` positions out of ``n``: distinct when ``n >= k``, weighted when ``weights`` is given."""
+    if weights is None:
+        return torch.randperm(n, generator=g)[:k] if n >= k else torch.randint(n, (k,), generator=g)
+    return torch.multinomial(weights, k, replacement=int((weights > 0).sum()) < k, generator=g)
+
+
 class BalancedBatchSampler:
     """Class-balanced batches: ``per_class`` clips of every class present, per step.
 
@@ -50,9 +75,12 @@ class BalancedBatchSampler:
         labels: (N,) class ids of those rows.
         per_class: clips per class per (global) batch.
         seed: the run's seed.
+        synthetic: (N,) whether each row was synthesised; with ``synthetic_share``, each class draws that
+            share of its clips from its synthesised ones (None: every clip of a class equally likely).
     """
 
-    def __init__(self, indices: np.ndarray, labels: np.ndarray, per_class: int, seed: int):
+    def __init__(self, indices: np.ndarray, labels: np.ndarray, per_class: int, seed: int,
+                 synthetic: Optional[np.ndarray] = None, synthetic_share: Optional[float] = None):
         if len(indices) != len(labels):
             raise ValueError("BalancedBatchSampler: indices and labels differ in length")
         if len(indices) == 0:
@@ -61,6 +89,8 @@ class BalancedBatchSampler:
         self.seed = int(seed)
         self.classes = np.unique(labels)  # the classes present, ascending
         self.pools = [np.asarray(indices)[labels == c] for c in self.classes]
+        syn = np.zeros(len(indices), bool) if synthetic is None else np.asarray(synthetic, dtype=bool)
+        self.weights = [share_weights(syn[labels == c], synthetic_share) for c in self.classes]
 
     @property
     def batch_size(self) -> int:
@@ -70,36 +100,32 @@ class BalancedBatchSampler:
         """Indices and labels of step ``step``'s global batch, each (per_class · n_classes,)."""
         g = step_generator(self.seed, step, STREAM_BATCH)
         cols = []
-        for pool in self.pools:
-            if len(pool) >= self.per_class:
-                pick = torch.randperm(len(pool), generator=g)[: self.per_class]
-            else:
-                pick = torch.randint(len(pool), (self.per_class,), generator=g)
-            cols.append(pool[pick.numpy()])
+        for pool, w in zip(self.pools, self.weights):
+            cols.append(pool[_draw(len(pool), self.per_class, g, w).numpy()])
         idx = np.stack(cols, axis=1).reshape(-1)  # (per_class, C) row-major: class-interleaved
         lab = np.tile(self.classes, self.per_class)
         return idx, lab
 
 
 class RandomBatchSampler:
-    """Uniform batches of ``batch_size`` distinct clips (with replacement only if the pool is smaller)."""
+    """Uniform batches of ``batch_size`` distinct clips (with replacement only if the pool is smaller).
 
-    def __init__(self, indices: np.ndarray, batch_size: int, seed: int):
+    With ``synthetic`` and ``synthetic_share``, synthesised clips get that share of the draws.
+    """
+
+    def __init__(self, indices: np.ndarray, batch_size: int, seed: int,
+                 synthetic: Optional[np.ndarray] = None, synthetic_share: Optional[float] = None):
         if len(indices) == 0:
             raise ValueError("RandomBatchSampler: no clips to sample from")
         self.indices = np.asarray(indices)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
+        self.weights = None if synthetic is None else share_weights(synthetic, synthetic_share)
 
     def batch(self, step: int) -> np.ndarray:
         """Indices of step ``step``'s global batch, (batch_size,)."""
         g = step_generator(self.seed, step, STREAM_BATCH)
-        n = len(self.indices)
-        if n >= self.batch_size:
-            pick = torch.randperm(n, generator=g)[: self.batch_size]
-        else:
-            pick = torch.randint(n, (self.batch_size,), generator=g)
-        return self.indices[pick.numpy()]
+        return self.indices[_draw(len(self.indices), self.batch_size, g, self.weights).numpy()]
 
 
 def shard(n: int, rank: int, world: int, group: int = 1) -> np.ndarray:

@@ -24,6 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the preset's)")
     p.add_argument("--threads", type=int, metavar="T", help="torch threads per process (default: torch's)")
     p.add_argument("--no-augment", action="store_true", help="switch audio augmentation off")
+    p.add_argument("--synthetic-share", type=float, metavar="S",
+                   help="share (0-1) of each class's draws taken from synthesised clips such as DrumSynth renders "
+                        "(default: in proportion to their number)")
     p.add_argument("--val-every", type=int, metavar="N", help="validate every N steps")
     p.add_argument("--ckpt-every", type=int, metavar="N", help="save RUN/last.pt every N steps")
     p.add_argument("--log-every", type=int, metavar="N", help="log training losses every N steps")
@@ -34,7 +37,7 @@ def register(subparsers) -> None:
 def command_line(args: argparse.Namespace) -> str:
     """The canonical command line equivalent to the parsed ``args``."""
     parts = ["neuraldrum", "train", args.model, "--data", args.data, "--out", args.out]
-    for flag in ("preset", "steps", "seed", "threads", "val_every", "ckpt_every", "log_every"):
+    for flag in ("preset", "steps", "seed", "threads", "synthetic_share", "val_every", "ckpt_every", "log_every"):
         v = getattr(args, flag)
         if v is not None:
             parts += ["--" + flag.replace("_", "-"), str(v)]
@@ -51,8 +54,13 @@ def run_train(args: argparse.Namespace) -> int:
     for k, v in overrides.items():
         if v < 1:
             raise ValueError(f"--{k.replace('_', '-')} must be at least 1")
+    if args.synthetic_share is not None:
+        if not 0.0 <= args.synthetic_share <= 1.0:
+            raise ValueError(f"--synthetic-share {args.synthetic_share}: use a value in [0, 1]")
+        overrides["synthetic_share"] = args.synthetic_share
     if args.resume:
         fixed = [f for f, v in (("--preset", args.preset), ("--seed", args.seed), ("--no-augment", args.no_augment),
+                                ("--synthetic-share", args.synthetic_share is not None),
                                 ("--val-every", args.val_every), ("--ckpt-every", args.ckpt_every),
                                 ("--log-every", args.log_every)) if v]
         if fixed:

@@ -61,6 +61,9 @@ class Task:
         if len(val) == 0:
             warnings.warn(f"{corpus.root}: no 'val' clips; validating on training clips")
             val = self.train_idx
+        if cfgs.train.synthetic_share is not None and not corpus.synthetic(self.train_idx).any():
+            warnings.warn(f"{corpus.root}: no synthesised clips in the 'train' split; the synthetic share "
+                          f"{cfgs.train.synthetic_share} changes nothing")
         self.val_idx = fixed_subset(val, cfgs.train.val_max_clips, self.seed)
         self.val_wave = load_clips(corpus, self.val_idx)  # (V, N) on the CPU
         self.val_cls = torch.from_numpy(corpus.labels(self.val_idx))
@@ -97,7 +100,8 @@ class WAETask(Task):
     def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo, state: Optional[dict] = None):
         super().__init__(corpus, cfgs, info)
         labels = corpus.labels(self.train_idx)
-        self.sampler = BalancedBatchSampler(self.train_idx, labels, cfgs.train.batch_per_class, self.seed)
+        self.sampler = BalancedBatchSampler(self.train_idx, labels, cfgs.train.batch_per_class, self.seed,
+                                            corpus.synthetic(self.train_idx), cfgs.train.synthetic_share)
         st = (state or {}).get("standardiser")
         if st:
             self.standardiser = Standardiser(st["mean"].shape[0], st["mean"].shape[1], st["mean"], st["std"], st["eps"])
@@ -163,7 +167,8 @@ class MCNNTask(Task):
         if cfgs.model.n_mels != cfgs.mel.n_mels or cfgs.model.hop_length != cfgs.mel.hop_length:
             raise ValueError(f"MCNN expects {cfgs.model.n_mels} Mel bins at hop {cfgs.model.hop_length}, "
                              f"the Mel config has {cfgs.mel.n_mels} at hop {cfgs.mel.hop_length}")
-        self.sampler = RandomBatchSampler(self.train_idx, cfgs.train.batch_size, self.seed)
+        self.sampler = RandomBatchSampler(self.train_idx, cfgs.train.batch_size, self.seed,
+                                          corpus.synthetic(self.train_idx), cfgs.train.synthetic_share)
         self.n_samples = cfgs.audio.n_samples
 
     def _run(self, net: nn.Module, wave: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
