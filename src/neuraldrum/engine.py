@@ -171,10 +171,14 @@ class Engine:
             zz = self.sample_prior(1, seed)[0]
         return self.generate_batch([cls], zz[None])[0]
 
+    def prior_temperature(self, temperature: Optional[float] = None) -> float:
+        """``temperature``, or the bundle's ``prior_temperature`` when None."""
+        return self.temperature if temperature is None else float(temperature)
+
     def sample_prior(self, n: int, seed: Optional[int] = None, temperature: Optional[float] = None) -> np.ndarray:
-        """(n, D) draws from the prior N(0, t²·I), t = ``temperature`` or the bundle's ``prior_temperature``
-        (1 unless the bundle chose a lower one: nearer the class centre, more recognisable, less varied)."""
-        t = self.temperature if temperature is None else float(temperature)
+        """(n, D) draws from the prior N(0, t²·I), t = :meth:`prior_temperature` (1 unless the bundle chose a
+        lower one: nearer the class centre, more recognisable, less varied)."""
+        t = self.prior_temperature(temperature)
         if not t >= 0:
             raise ValueError(f"temperature={temperature} must be ≥ 0")
         return (t * np.random.default_rng(seed).standard_normal((n, self.latent_dim))).astype(np.float32)

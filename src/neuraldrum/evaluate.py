@@ -199,7 +199,7 @@ def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 
     p_g, e_g, l_g = _listen(engine, waves)
     pred_g = p_g.argmax(1)
     out["gen/n_per_class"] = per_class
-    out["gen/temperature"] = engine.temperature if temperature is None else float(temperature)
+    out["gen/temperature"] = engine.prior_temperature(temperature)
     out["gen/class_acc"] = float((pred_g == y_gen).mean())
     out["gen/class_acc_per_class"] = {c: float((pred_g[y_gen == i] == i).mean()) for i, c in enumerate(engine.classes)}
     out["gen/confusion"] = confusion(y_gen, pred_g, C).tolist()

@@ -64,7 +64,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             z = eng.sample_prior(1, seed, args.temperature)[0]
         wav = eng.generate(cls, z=z)
         p = save_wav(out / f"{cls}_{k:03d}.wav", wav, eng.sample_rate)
-        files.append({"file": str(p), "class": cls, "seed": seed, "temperature": eng.temperature if args.temperature is None else args.temperature,
+        files.append({"file": str(p), "class": cls, "seed": seed, "temperature": eng.prior_temperature(args.temperature),
                       "z": [round(float(v), 6) for v in z]})
     _print(args, {"files": files}, "\n".join(f["file"] for f in files))
     return 0
@@ -114,7 +114,7 @@ def cmd_morph(args: argparse.Namespace) -> int:
 def make_kit(eng, out: Path, seed: Optional[int] = 0, temperature: Optional[float] = None) -> dict:
     """One sound per class into ``out/<class>.wav`` and ``out/kit.json`` recording how each was made."""
     rng = np.random.default_rng(seed)
-    t = eng.temperature if temperature is None else float(temperature)
+    t = eng.prior_temperature(temperature)
     entries = []
     for cls in eng.classes:
         s = int(rng.integers(0, 2 ** 31 - 1))

@@ -33,7 +33,7 @@ import numpy as np
 from .. import __version__
 from ..audio.io import AudioError, PathLike, atomic_save_npy, atomic_write_text, prepare_clip
 from ..taxonomy import CLASS_INDEX, CLASSES, HIGH_HZ, LOW_HZ, SPECTRAL_LIMITS
-from .corpus import CORPUS_FORMAT, SPLITS
+from .corpus import CORPUS_FORMAT, SPLITS, SYNTHETIC_SOURCES
 from .sources import (ALL_SOURCES, APT_PACKAGES, SOURCE_RANK, SOURCES, Candidate, available_sources,
                       iter_candidates)
 
@@ -47,7 +47,7 @@ NEAR_DUPLICATE = 0.997
 LINK_SIMILAR = 0.98
 SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 CORPUS_FILES = ("audio.npy", "manifest.jsonl", "build.json")
-TRAIN_ONLY = ("drumsynth",)  # synthesised clips train the model but are never validated or tested on
+TRAIN_ONLY = SYNTHETIC_SOURCES  # synthesised clips train the model but are never validated or tested on
 
 
 # ---------------------------------------------------------------- fingerprints

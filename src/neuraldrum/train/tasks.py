@@ -61,7 +61,8 @@ class Task:
         if len(val) == 0:
             warnings.warn(f"{corpus.root}: no 'val' clips; validating on training clips")
             val = self.train_idx
-        if cfgs.train.synthetic_share is not None and not corpus.synthetic(self.train_idx).any():
+        self.train_synthetic = corpus.synthetic(self.train_idx)
+        if cfgs.train.synthetic_share is not None and not self.train_synthetic.any():
             warnings.warn(f"{corpus.root}: no synthesised clips in the 'train' split; the synthetic share "
                           f"{cfgs.train.synthetic_share} changes nothing")
         self.val_idx = fixed_subset(val, cfgs.train.val_max_clips, self.seed)
@@ -101,7 +102,7 @@ class WAETask(Task):
         super().__init__(corpus, cfgs, info)
         labels = corpus.labels(self.train_idx)
         self.sampler = BalancedBatchSampler(self.train_idx, labels, cfgs.train.batch_per_class, self.seed,
-                                            corpus.synthetic(self.train_idx), cfgs.train.synthetic_share)
+                                            self.train_synthetic, cfgs.train.synthetic_share)
         st = (state or {}).get("standardiser")
         if st:
             self.standardiser = Standardiser(st["mean"].shape[0], st["mean"].shape[1], st["mean"], st["std"], st["eps"])
@@ -168,7 +169,7 @@ class MCNNTask(Task):
             raise ValueError(f"MCNN expects {cfgs.model.n_mels} Mel bins at hop {cfgs.model.hop_length}, "
                              f"the Mel config has {cfgs.mel.n_mels} at hop {cfgs.mel.hop_length}")
         self.sampler = RandomBatchSampler(self.train_idx, cfgs.train.batch_size, self.seed,
-                                          corpus.synthetic(self.train_idx), cfgs.train.synthetic_share)
+                                          self.train_synthetic, cfgs.train.synthetic_share)
         self.n_samples = cfgs.audio.n_samples
 
     def _run(self, net: nn.Module, wave: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
