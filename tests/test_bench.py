@@ -23,9 +23,9 @@ def test_flops_of_a_linear_layer_is_known():
 
 
 def test_bench_with_baselines(tiny_bundle):
-    r = bench(tiny_bundle, runs=5, max_seconds=0.05, gl_iters=(2,), progress=False)
+    r = bench(tiny_bundle, runs=5, max_seconds=0.05, gl_iters=(2,), progress=False, service_seconds=0.3)
     T = r["bench/threads_all"]
-    for name in ("decoder", "inverter", "generate"):
+    for name in ("decoder", "inverter", "inverter_convt", "generate"):
         for t in {1, T}:
             assert r[f"bench/{name}_t{t}"]["runs"] >= 5 and r[f"bench/{name}_t{t}"]["median_ms"] > 0
     gl = r["bench/gl2"]
@@ -34,6 +34,11 @@ def test_bench_with_baselines(tiny_bundle):
     assert v1["params"] > 13e6 and v3["params"] < 2e6 and r["bench/vocos"]["params"] > 13e6
     assert v1["flops"] > v3["flops"] > 0 and r["bench/flops"]["inverter"] > 0
     assert r["bench/peak_rss_mb"] > 50 and r["bench/bundle_mb"] > 0
+    for c in (1, 8):  # every move is either rendered or superseded by a newer one of its client; none lost
+        s = r[f"bench/service_c{c}"]
+        assert s["clients"] == c and s["rendered"] >= 1 and s["failed"] == s["overloaded"] == 0
+        assert s["rendered"] + s["superseded"] == s["sent"] and s["max_queue"] <= c
+        assert s["p95_over_batch8"] == pytest.approx(s["p95_ms"] / r["bench/batch8"]["median_ms"])
     text = format_table(r)
     assert "hifigan_v1" in text and "Griffin-Lim 2" in text and "sounds/s" in text
 
@@ -41,7 +46,7 @@ def test_bench_with_baselines(tiny_bundle):
 def test_bench_cli_json(tiny_bundle, tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert cli.main(["bench", "--model", str(tiny_bundle), "--runs", "5", "--max-seconds", "0.05",
-                     "--no-baselines", "--json", "--out", str(out)]) == 0
+                     "--no-baselines", "--service-seconds", "0.2", "--json", "--out", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert json.loads(out.read_text()) == printed
     assert "bench/hifigan_v1" not in printed and printed["bench/generate_t1"]["median_ms"] > 0

@@ -6,33 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from neuraldrum.audio.mel import MelFrontend, Standardiser
-from neuraldrum.bundle import PCA, BundleError, load_bundle, read_meta, save_bundle
-from neuraldrum.config import tiny
+from helpers_bundle import random_bundle
+from neuraldrum.bundle import PCA, BundleError, load_bundle, read_meta
 from neuraldrum.data.synth import synth
 from neuraldrum.engine import Controls, Engine
-from neuraldrum.models.classifier import ClassifierConfig, DrumClassifier
-from neuraldrum.models.mcnn import MCNN
-from neuraldrum.models.wae import ConditionalWAE
 from neuraldrum.taxonomy import CLASSES
 
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    p = tiny()
-    wae, mcnn = ConditionalWAE(p.wae).eval(), MCNN(p.mcnn).eval()
-    fe = MelFrontend(p.mel)
-    clips = torch.stack([torch.from_numpy(np.pad(synth(c, seed=i), (0, 22016))[:22016])
-                         for i, c in enumerate(CLASSES)])
-    std = Standardiser.fit(fe(clips))
-    clf = DrumClassifier(ClassifierConfig(n_mels=p.mel.n_mels, n_frames=p.wae.n_frames)).eval()
-    z = torch.randn(200, p.wae.latent_dim)
-    pca = {"all": PCA.fit(z)} | {c: PCA.fit(z[i::11] + i) for i, c in enumerate(CLASSES)}
-    out = tmp_path_factory.mktemp("b") / "bundle"
-    save_bundle(out, audio=p.audio, mel=p.mel, wae=wae, mcnn=mcnn, standardiser=std, classes=list(CLASSES),
-                pca=pca, classifier=clf, extra={"metrics": {"note": "random weights"}})
-    return out
+    return random_bundle(tmp_path_factory.mktemp("b") / "bundle")
 
 
 @pytest.fixture(scope="module")

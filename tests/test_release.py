@@ -41,7 +41,7 @@ def test_sound_verbs(tiny_bundle, tmp_path, capsys):
     assert cli.main(["generate", "snare", "--x", "0.5", "--y", "-0.5", "--fine", "0.2", "--range", "5",
                      "-o", str(tmp_path / "c")] + m) == 0
     assert cli.main(["generate", "snare", "--x", "2", "-o", str(tmp_path / "bad")] + m) == 1
-    assert "outside [-1, 1]" in capsys.readouterr().err
+    assert "control x=2.0 must be a finite number in [-1, 1]" in capsys.readouterr().err
     src = tmp_path / "in.wav"
     sf.write(str(src), synth("kick", seed=0), 44100)
     capsys.readouterr()
@@ -66,8 +66,8 @@ def test_kit_is_reproducible_from_kit_json(tiny_bundle, tmp_path, capsys):
     assert cli.main(["kit", "-o", str(tmp_path / "k1"), "--seed", "7"] + m) == 0
     assert cli.main(["kit", "-o", str(tmp_path / "k2"), "--seed", "7"] + m) == 0
     kit = json.loads((tmp_path / "k1" / "kit.json").read_text())
-    assert [s["class"] for s in kit["sounds"]] == list(CLASSES)
-    for s in kit["sounds"]:
+    assert [s["voice"]["class"] for s in kit["slots"]] == list(CLASSES)
+    for s in kit["slots"]:
         a, _ = sf.read(str(tmp_path / "k1" / s["file"]))
         b, _ = sf.read(str(tmp_path / "k2" / s["file"]))
         assert np.array_equal(a, b)
@@ -82,7 +82,7 @@ def test_confusion_matrix_counts():
 
 
 def test_prior_temperature(tiny_bundle, tmp_path, capsys):
-    from neuraldrum.engine import Engine
+    from neuraldrum.engine import Engine, Voice
 
     eng = Engine(tiny_bundle)
     assert eng.temperature == 1.0  # the tiny bundle was made with the default
@@ -93,7 +93,8 @@ def test_prior_temperature(tiny_bundle, tmp_path, capsys):
     m = ["--model", str(tiny_bundle)]
     assert cli.main(["kit", "-o", str(tmp_path / "k0"), "--temperature", "0", "--json"] + m) == 0
     kit = json.loads(capsys.readouterr().out)
-    assert kit["temperature"] == 0.0 and all(not any(s["z"]) for s in kit["sounds"])  # every class at its centre
+    assert kit["info"]["temperature"] == 0.0 and all(s["voice"]["temperature"] == 0.0 for s in kit["slots"])
+    assert all(not eng.voice_z(Voice.from_dict(s["voice"])).any() for s in kit["slots"])  # the prior's centre, z = 0
     assert cli.main(["generate", "kick", "--seed", "3", "--temperature", "0.5", "-o", str(tmp_path / "g"),
                      "--json"] + m) == 0
     g = json.loads(capsys.readouterr().out)["files"][0]

@@ -5,7 +5,10 @@ Every number comes from one run on one machine, so the ratios are what to compar
 - latency of each stage for one 1 s sound at batch 1 — WAE decoder (z → log-Mel), MCNN inverter (Mel → wave),
   and ``Engine.generate`` end to end — single-threaded and with all threads: median and p95 over ``runs``
   timed calls after warm-up (fewer, and said so, when a stage would take longer than ``max_seconds``);
-- throughput at batch 16 (sounds per second);
+- throughput at batch 16 (sounds per second), and the time of one batch of 8 (all threads);
+- the sound service under a pad drag: "control change → sound ready" median and p95 with 1 and with 8 clients,
+  each sending a new position every 16 ms on its own latest-wins stream (``bench/service_c1``, ``_c8``),
+  beside the batch-of-8 time (with 8 clients the floor: the worker renders every client's newest move at once);
 - peak resident memory of the process after loading and running the engine, model sizes, FLOPs per sound;
 - the same latency for Griffin-Lim 32 and 100 iterations (librosa, from the same Mel) and for HiFi-GAN V1, V3
   and Vocos built at their published sizes with random weights (their speed does not depend on the weights),
@@ -14,73 +17,97 @@ Every number comes from one run on one machine, so the ratios are what to compar
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
+import math
 import os
-import resource
+import threading
 import time
-from typing import Callable, Optional
+from typing import Optional
 
-import numpy as np
 import torch
 
 from .engine import Engine
+from .timing import flops, peak_rss_mb, summarise_ms, time_calls, torch_threads
+from .voice import Controls, Voice
+
+__all__ = ["bench", "service_drag", "format_table", "time_calls", "flops", "peak_rss_mb", "torch_threads"]
 
 
-def time_calls(fn: Callable[[], object], runs: int = 100, warmup: int = 5, max_seconds: float = 30.0) -> dict:
-    """Call ``fn`` ``warmup`` times untimed, then up to ``runs`` times timed (stopping early after
-    ``max_seconds`` but never before 5 timed calls). Returns median / p95 / min in ms and the number timed."""
-    for _ in range(warmup):
-        fn()
-    t, start = [], time.perf_counter()
-    while len(t) < runs and (len(t) < 5 or time.perf_counter() - start < max_seconds):
-        t0 = time.perf_counter()
-        fn()
-        t.append((time.perf_counter() - t0) * 1000.0)
-    a = np.asarray(t)
-    return {"median_ms": float(np.median(a)), "p95_ms": float(np.percentile(a, 95)), "min_ms": float(a.min()),
-            "runs": len(t)}
+def service_drag(engine: Engine, clients: int, seconds: float = 5.0, interval_ms: float = 16.0,
+                 cls: Optional[str] = None) -> dict:
+    """``clients`` threads each drag an XY pad through a :class:`~neuraldrum.service.SoundService`: a new
+    position every ``interval_ms`` on its own latest-wins stream, for ``seconds``. Positions never repeat, so
+    the cache never answers. Returns "control change → sound ready" (submit → future done) median / p95 / min
+    over the rendered moves, and counts of moves sent, rendered, superseded, overloaded and failed, the largest
+    queue seen and the mean batch size."""
+    from .service import ServiceOverloaded, SoundService
 
+    cls = cls or engine.classes[0]
+    lat: list[float] = []
+    lock = threading.Lock()
+    counts = {"sent": 0, "overloaded": 0, "failed": 0}
 
-def flops(fn: Callable[[], object]) -> int:
-    """Floating-point operations of one call (torch's FLOP counter: matmuls and convolutions, 2 per MAC)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    def done(t0: float):
+        def cb(f):
+            if f.cancelled():
+                return
+            with lock:
+                if f.exception() is None:
+                    lat.append((time.perf_counter() - t0) * 1000.0)
+                else:
+                    counts["failed"] += 1
+        return cb
 
-    with FlopCounterMode(display=False) as fc:
-        fn()
-    return int(fc.get_total_flops())
+    def client(i: int, svc, stop: float):
+        nxt = time.perf_counter()
+        while nxt < stop:
+            t = nxt + i * 1e-3
+            v = Voice(cls, controls=Controls(x=math.sin(0.9 * t + i), y=math.cos(0.7 * t + 2 * i)))
+            t0 = time.perf_counter()
+            try:
+                svc.submit(v, stream=f"client{i}").add_done_callback(done(t0))
+            except ServiceOverloaded:
+                with lock:
+                    counts["overloaded"] += 1
+            with lock:
+                counts["sent"] += 1
+            nxt += interval_ms / 1000.0
+            time.sleep(max(0.0, nxt - time.perf_counter()))
 
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """torch intra-op threads set to ``n`` inside the block, restored after."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    with SoundService(engine, max_queue=max(64, 4 * clients), max_batch=max(8, clients), cache_size=0) as svc:
+        stop = time.perf_counter() + seconds
+        threads = [threading.Thread(target=client, args=(i, svc, stop)) for i in range(clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        queued_at_end = svc.queued()
+        deadline = time.perf_counter() + 30
+        while svc.queued() and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        st = svc.stats()
+    out = summarise_ms(lat) if lat else {"median_ms": None, "p95_ms": None, "min_ms": None, "runs": 0}
+    out.update(clients=clients, seconds=seconds, interval_ms=interval_ms, sent=counts["sent"],
+               rendered=st["rendered"], superseded=st["superseded"], overloaded=counts["overloaded"],
+               failed=counts["failed"], max_queue=st["max_queue_seen"], queued_at_end=queued_at_end,
+               mean_batch=st["rendered"] / max(1, st["batches"]))
+    return out
 
 
 @torch.inference_mode()
 def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: bool = True,
-          gl_iters=(32, 100), progress: bool = True) -> dict:
+          gl_iters=(32, 100), progress: bool = True, service_seconds: float = 5.0) -> dict:
     """All of the module docstring's measurements. Returns '/'-keyed results."""
-    from .evaluate import griffin_lim_from_mel
-    from .models.baselines import BASELINES, count_params
+    from .models.baselines import BASELINES, count_params, griffin_lim_from_mel
 
     all_threads = os.cpu_count() or 1
-    eng = Engine(model)
-    b = eng.bundle
+    eng = Engine(model, device="cpu")
+    b, g = eng.bundle, eng.generator
     cls = eng.classes[0]
     z = torch.as_tensor(eng.sample_prior(1, 0))
     idx = torch.zeros(1, dtype=torch.long)
-    logmel = eng._decode_logmel(z, idx)
+    logmel = g.logmel(idx, z)
     mel = (torch.exp(logmel) - b.mel.log_floor).clamp(min=0)
     n_frames = mel.shape[-1]
     out: dict = {"bench/threads_all": all_threads, "bench/n_samples": eng.n_samples,
@@ -90,8 +117,9 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
         if progress:
             print(f"bench: {msg}", flush=True)
 
-    stages = {"decoder": lambda: eng._decode_logmel(z, idx), "inverter": lambda: b.mcnn.infer(mel),
-              "generate": lambda: eng.generate(cls, z=z[0].numpy())}
+    # "inverter" is the graph's polyphase MCNN; "inverter_convt" the same MCNN as trained (transposed convs)
+    stages = {"decoder": lambda: g.logmel(idx, z), "inverter": lambda: g.inverter(mel),
+              "inverter_convt": lambda: b.mcnn.infer(mel), "generate": lambda: eng.generate(cls, z=z[0].numpy())}
     zb = eng.sample_prior(16, 1)
     for threads in sorted({1, all_threads}):
         with torch_threads(threads):
@@ -101,6 +129,16 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
             say(f"batch 16, {threads} thread(s)")
             t = time_calls(lambda: eng.generate_batch([cls] * 16, zb), runs=max(10, runs // 10), max_seconds=max_seconds)
             out[f"bench/throughput_b16_t{threads}_sounds_per_s"] = 16000.0 / t["median_ms"]
+    say(f"batch 8, {all_threads} thread(s): the floor for 8 clients")
+    with torch_threads(all_threads):
+        out["bench/batch8"] = time_calls(lambda: eng.generate_batch([cls] * 8, zb[:8]), runs=max(10, runs // 5),
+                                         max_seconds=max_seconds)
+        for clients in (1, 8):
+            say(f"sound service, {clients} client(s) dragging a pad")
+            r = service_drag(eng, clients, seconds=service_seconds)
+            if r["p95_ms"] is not None:
+                r["p95_over_batch8"] = r["p95_ms"] / out["bench/batch8"]["median_ms"]
+            out[f"bench/service_c{clients}"] = r
     out["bench/peak_rss_mb"] = peak_rss_mb()
     out["bench/params"] = {"wae_decoder": sum(p.numel() for n, p in b.wae.named_parameters() if not n.startswith("enc")),
                            "wae": count_params(b.wae), "mcnn": count_params(b.mcnn)}
@@ -142,8 +180,15 @@ def format_table(r: dict) -> str:
     def cell(d):
         return f"{d['median_ms']:8.2f} / {d['p95_ms']:8.2f}" if d else "–"
 
-    for name in ("decoder", "inverter", "generate"):
+    for name in ("decoder", "inverter", "inverter_convt", "generate"):
         lines.append(f"{name:28s} {cell(r.get(f'bench/{name}_t1')):>20s} {cell(r.get(f'bench/{name}_t{T}')):>20s}")
+    lines.append(f"{'batch of 8':28s} {'':>20s} {cell(r.get('bench/batch8')):>20s}")
+    for c in (1, 8):
+        e = r.get(f"bench/service_c{c}")
+        if e and e.get("p95_ms") is not None:
+            lines.append(f"{f'service, {c} client(s) dragging':28s} {'':>20s} {cell(e):>20s}  rendered {e['rendered']} "
+                         f"of {e['sent']} moves, superseded {e['superseded']}, overloaded {e['overloaded']}, "
+                         f"failed {e['failed']}, max queue {e['max_queue']}, mean batch {e['mean_batch']:.1f}")
     for k, v in r.items():
         if k.startswith("bench/gl"):
             lines.append(f"{'Griffin-Lim ' + k[8:] + ' (librosa)':28s} {cell(v):>20s} {'':>20s}  ×{v['ratio_to_mcnn_t1']:.1f} MCNN")
@@ -161,7 +206,7 @@ def format_table(r: dict) -> str:
 
 def _cmd(args: argparse.Namespace) -> int:
     r = bench(args.model, runs=args.runs, max_seconds=args.max_seconds, baselines=not args.no_baselines,
-              progress=not args.json)
+              progress=not args.json, service_seconds=args.service_seconds)
     if args.out:
         from .audio.io import atomic_write_text
         atomic_write_text(args.out, json.dumps(r, indent=1))
@@ -176,6 +221,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seconds", type=float, default=30.0,
                    help="stop a measurement after this long (≥ 5 calls); the number of calls is reported")
     p.add_argument("--no-baselines", action="store_true", help="only this model's stages")
+    p.add_argument("--service-seconds", type=float, default=5.0, help="how long each sound-service drag runs")
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -22,9 +20,9 @@ from typing import Any, Optional, Union
 import torch
 
 from . import __version__
-from .audio.io import atomic_write_text, plain_mode
+from .atomic import atomic_folder, write_text
 from .audio.mel import Standardiser
-from .config import AudioConfig, MCNNConfig, MelConfig, WAEConfig, from_dict, to_dict
+from .config import AudioConfig, MCNNConfig, MelConfig, WAEConfig, check_shapes, from_dict, to_dict
 from .models.classifier import ClassifierConfig, DrumClassifier
 
 FORMAT = "neuraldrum-bundle"
@@ -84,7 +82,7 @@ def _sha256(path: Path) -> str:
 def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wae: torch.nn.Module,
                 mcnn: torch.nn.Module, standardiser: Standardiser, classes: list[str], pca: dict[str, PCA],
                 classifier: Optional[DrumClassifier] = None, extra: Optional[dict[str, Any]] = None) -> Path:
-    """Write a bundle folder atomically (a temp folder renamed into place).
+    """Write a bundle folder atomically (:func:`neuraldrum.atomic.atomic_folder`: a temp folder renamed into place).
 
     ``extra`` is merged into bundle.json (corpus summary, training commands, metrics, …).
     """
@@ -102,9 +100,7 @@ def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wa
         tensors[f"pca.{name}.mean"] = p.mean.float().contiguous()
         tensors[f"pca.{name}.components"] = p.components.float().contiguous()
         tensors[f"pca.{name}.scales"] = p.scales.float().contiguous()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    try:
+    with atomic_folder(out) as tmp:
         save_file(tensors, str(tmp / WEIGHTS))
         meta = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__,
@@ -116,23 +112,7 @@ def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wa
             "pca": sorted(pca),
         }
         meta.update(extra or {})
-        atomic_write_text(tmp / META, json.dumps(meta, indent=1, sort_keys=False))
-        plain_mode(tmp)
-        plain_mode(tmp / WEIGHTS)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            for f in old.iterdir():
-                f.unlink()
-            old.rmdir()
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        for f in tmp.glob("*"):
-            f.unlink()
-        tmp.rmdir()
-        raise
+        write_text(tmp / META, json.dumps(meta, indent=1, sort_keys=False))
     return out
 
 
@@ -173,10 +153,13 @@ def load_bundle(path: Union[str, Path, None] = None) -> Bundle:
     if not path.exists():
         raise BundleError(f"{path}: no such model bundle")
     meta = read_meta(path)
-    wfile = path / meta.get("weights", {}).get("file", WEIGHTS)
+    weights = meta.get("weights")
+    if not isinstance(weights, dict):
+        raise BundleError(f"{path / META}: no weights record (file and sha256)")
+    wfile = path / weights.get("file", WEIGHTS)
     if not wfile.is_file():
         raise BundleError(f"{wfile}: weights file missing")
-    if _sha256(wfile) != meta["weights"].get("sha256"):
+    if _sha256(wfile) != weights.get("sha256"):
         raise BundleError(f"{wfile}: checksum mismatch: the weights are truncated or altered")
     try:
         tensors = load_file(str(wfile))
@@ -200,8 +183,10 @@ def load_bundle(path: Union[str, Path, None] = None) -> Bundle:
                          tensors[f"pca.{name}.scales"]) for name in meta.get("pca", [])}
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
         raise BundleError(f"{path}: inconsistent bundle ({e.__class__.__name__}: {e})") from None
-    if mel.n_mels != wae.cfg.n_mels or mel.n_mels != mcnn.cfg.n_mels or mel.hop_length != mcnn.cfg.hop_length:
-        raise BundleError(f"{path}: Mel settings of the WAE, the MCNN and the front end disagree")
+    try:
+        check_shapes(audio, mel, wae.cfg, mcnn.cfg, clf.cfg if clf is not None else None)
+    except ValueError as e:
+        raise BundleError(f"{path}: {e}") from None
     wae.eval()
     mcnn.eval()
     return Bundle(meta, audio, mel, wae, mcnn, clf, std, pca, path)

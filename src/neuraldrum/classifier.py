@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio.io import atomic_write_text
+from .atomic import atomic_file, write_text
 from .audio.mel import MelFrontend
 from .config import MelConfig
 from .data.corpus import Corpus, load_corpus
@@ -117,12 +117,10 @@ def save_classifier(model: DrumClassifier, mel_cfg: MelConfig, metrics: dict, ou
     from safetensors.torch import save_file
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".classifier.safetensors.tmp"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    tmp.replace(out / "classifier.safetensors")
+    with atomic_file(out / "classifier.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     meta = {"config": asdict(model.cfg), "mel": asdict(mel_cfg), "metrics": metrics}
-    atomic_write_text(out / "classifier.json", json.dumps(meta, indent=1))
+    write_text(out / "classifier.json", json.dumps(meta, indent=1))
 
 
 def load_classifier(out: Path) -> tuple[DrumClassifier, MelConfig, dict]:

@@ -124,6 +124,25 @@ class TrainConfig:
     synthetic_share: Optional[float] = None
 
 
+def check_shapes(audio: AudioConfig, mel: MelConfig, wae: Optional[WAEConfig] = None,
+                 mcnn: Optional[MCNNConfig] = None, classifier: Any = None) -> None:
+    """The one place where the numbers every part derives from the audio and Mel configs are checked: sample
+    rate, Mel bins, hop and frames (``mel.n_frames(audio.n_samples)``). ValueError naming the fields that
+    disagree. ``classifier`` is any config with ``n_mels`` and ``n_frames``."""
+    frames = mel.n_frames(audio.n_samples)
+    bad = []
+    if mel.sample_rate != audio.sample_rate:
+        bad.append(f"mel.sample_rate {mel.sample_rate} ≠ audio.sample_rate {audio.sample_rate}")
+    for name, c in (("wae", wae), ("classifier", classifier)):
+        if c is not None and (c.n_mels, c.n_frames) != (mel.n_mels, frames):
+            bad.append(f"{name} (n_mels, n_frames) = ({c.n_mels}, {c.n_frames}) ≠ the Mel's ({mel.n_mels}, {frames})")
+    if mcnn is not None and (mcnn.n_mels, mcnn.hop_length) != (mel.n_mels, mel.hop_length):
+        bad.append(f"mcnn (n_mels, hop_length) = ({mcnn.n_mels}, {mcnn.hop_length}) ≠ the Mel's "
+                   f"({mel.n_mels}, {mel.hop_length})")
+    if bad:
+        raise ValueError("the configs disagree: " + "; ".join(bad))
+
+
 def to_dict(cfg: Any) -> dict:
     """A dataclass as JSON-friendly dict (tuples become lists)."""
     return asdict(cfg)

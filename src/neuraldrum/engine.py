@@ -1,7 +1,9 @@
-"""The synthesis engine: the one object that turns (class, latent or controls) into a drum sound.
+"""The synthesis engine: the one object that turns (class, latent, controls or a :class:`Voice`) into a drum sound.
 
-No training code is imported here. Every public method is thread-safe (one lock around the models) and
-the engine warms itself up on load, so the first call is as fast as the rest.
+No training code is imported here. The engine holds the two inference graphs of :mod:`neuraldrum.graphs`
+(:class:`Generator`, :class:`Analyzer`), which have no mutable state, so every method may be called from many
+threads at once without a lock; live use (queues, latest-wins, batching, caching) is the sound service's job
+(:mod:`neuraldrum.service`). The engine warms itself up on load, so the first call is as fast as the rest.
 
 Controls follow the paper: an XY pad over two latent axes, a "fine" knob on a third, and a range
 selector that scales how far the pad reaches. Axes are the class's principal components P1, P2, P3 of
@@ -9,7 +11,7 @@ the training latents (``axes="pca"``), or two chosen latent dimensions (``axes=(
 """
 from __future__ import annotations
 
-import threading
+import os
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
@@ -17,39 +19,12 @@ import numpy as np
 import torch
 
 from .audio.io import prepare_clip, resample
-from .audio.mel import MelFrontend
 from .bundle import Bundle, load_bundle
+from .graphs import Analyzer, Generator
+from .sampler import apply_sampler
+from .voice import Controls, Voice
 
-OUT_PEAK = 0.891  # -1 dBFS
-FADE_IN = 16  # samples: no click at the start
-FADE_OUT_MS = 10.0
-
-
-@dataclass(frozen=True)
-class Controls:
-    """The instrument's controls. x, y, fine in [-1, 1]; range > 0 (the paper's 2, 5 or 10).
-
-    With ``axes="pca"`` the offset from the starting point is range · (x·s1·P1 + y·s2·P2 + fine·s3·P3)/2
-    where s_k is the spread of the class's latents along P_k, so range 2 reaches one standard deviation.
-    With ``axes=(i, j)`` x and y move latent dimensions i and j by range · value / 2.
-    """
-
-    x: float = 0.0
-    y: float = 0.0
-    fine: float = 0.0
-    range: float = 2.0
-    axes: Union[str, tuple] = "pca"
-
-    def validate(self) -> "Controls":
-        for name in ("x", "y", "fine"):
-            v = getattr(self, name)
-            if not (-1.0 <= float(v) <= 1.0):
-                raise ValueError(f"control {name}={v} is outside [-1, 1]")
-        if not float(self.range) > 0:
-            raise ValueError(f"control range={self.range} must be > 0")
-        if self.axes != "pca" and not (isinstance(self.axes, (tuple, list)) and len(self.axes) == 2):
-            raise ValueError(f"control axes={self.axes!r}: use 'pca' or two latent dimensions (i, j)")
-        return self
+__all__ = ["Engine", "Encoded", "Controls", "Voice"]
 
 
 @dataclass
@@ -66,49 +41,67 @@ class Engine:
 
     Args:
         bundle: a loaded :class:`~neuraldrum.bundle.Bundle`, a path to one, or None for the default.
-        threads: torch intra-op threads (None leaves torch's setting).
+        threads: torch intra-op threads (None leaves torch's setting). Process-wide, as in torch.
         warm: run one generation at load so the first real call is not slower than the rest.
+        device: where the graphs run ("cpu", "cuda", …); None = CUDA when available, else the CPU.
     """
 
-    def __init__(self, bundle: Union[Bundle, str, None] = None, threads: Optional[int] = None, warm: bool = True):
+    def __init__(self, bundle: Union[Bundle, str, None] = None, threads: Optional[int] = None, warm: bool = True,
+                 device: Union[str, torch.device, None] = None):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-        if threads:
-            torch.set_num_threads(int(threads))
+        if threads is not None:
+            n = os.cpu_count() or 1
+            if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4 * n:
+                raise ValueError(f"threads={threads!r} must be a whole number from 1 to {4 * n} (4 × the CPU count)")
+            torch.set_num_threads(threads)
         b = self.bundle
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.sample_rate = b.audio.sample_rate
         self.n_samples = b.audio.n_samples
         self.classes = b.classes
         self.latent_dim = b.wae.cfg.latent_dim
         self.temperature = float(b.meta.get("prior_temperature", 1.0))
-        self.frontend = MelFrontend(b.mel)
-        self._lock = threading.Lock()
-        n_out = FADE_OUT_MS * self.sample_rate / 1000
-        self._fade_in = torch.linspace(0, 1, FADE_IN)
-        self._fade_out = torch.cos(torch.linspace(0, np.pi / 2, int(n_out))) ** 2
+        self.generator = Generator(b).to(self.device)
+        self.analyzer = Analyzer(b).to(self.device)
+        self.frontend = self.analyzer.frontend
         if warm:
             for _ in range(2):
                 self.generate(self.classes[0], seed=0)
 
     # ------------------------------------------------------------------ helpers
     def class_index(self, cls: Union[str, int]) -> int:
-        if isinstance(cls, (int, np.integer)):
+        """Index of a class given by name or index; ValueError naming the choices otherwise."""
+        if isinstance(cls, (int, np.integer)) and not isinstance(cls, bool):
             if not 0 <= int(cls) < len(self.classes):
                 raise ValueError(f"class index {cls} out of range 0..{len(self.classes) - 1}")
             return int(cls)
-        if cls not in self.classes:
+        if not isinstance(cls, str) or cls not in self.classes:
             raise ValueError(f"unknown class {cls!r}; choose from {', '.join(self.classes)}")
         return self.classes.index(cls)
 
     def _pca(self, cls: str):
         return self.bundle.pca.get(cls) or self.bundle.pca.get("all")
 
+    def class_centre(self, cls: Union[str, int]) -> np.ndarray:
+        """The class's mean training latent (the pad's centre), (D,); zeros when the bundle has no PCA."""
+        pca = self._pca(self.classes[self.class_index(cls)])
+        return pca.mean.numpy().copy() if pca is not None else np.zeros(self.latent_dim, np.float32)
+
+    def _z(self, z, name: str = "z") -> np.ndarray:
+        a = np.asarray(z, dtype=np.float32)
+        if a.size != self.latent_dim:
+            raise ValueError(f"{name} has {a.size} values; this model's latent has {self.latent_dim}")
+        a = a.reshape(self.latent_dim)
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} holds NaN or infinite values")
+        return a
+
     def controls_to_z(self, cls: Union[str, int], controls: Controls, z0: Optional[np.ndarray] = None) -> np.ndarray:
         """Latent for the controls, starting from ``z0`` (default: the class's mean latent). Returns (D,)."""
         c = controls.validate()
         name = self.classes[self.class_index(cls)]
         pca = self._pca(name)
-        base = torch.as_tensor(z0, dtype=torch.float32) if z0 is not None else (
-            pca.mean.clone() if pca is not None else torch.zeros(self.latent_dim))
+        base = torch.as_tensor(self._z(z0, "z0") if z0 is not None else self.class_centre(name))
         if c.axes == "pca":
             if pca is None:
                 raise ValueError("this bundle has no PCA axes; use axes=(i, j)")
@@ -124,36 +117,47 @@ class Engine:
         z[j] += 0.5 * c.range * c.y
         return z.numpy()
 
-    def _finish(self, wave: torch.Tensor) -> np.ndarray:
-        """(B, N) raw inverter output → click-free, peak-normalised float32 (B, n_samples)."""
-        wave = wave[:, : self.n_samples]
-        if wave.shape[1] < self.n_samples:
-            wave = torch.nn.functional.pad(wave, (0, self.n_samples - wave.shape[1]))
-        wave = wave.clone()
-        wave[:, :FADE_IN] *= self._fade_in
-        wave[:, -self._fade_out.numel():] *= self._fade_out
-        peak = wave.abs().amax(dim=1, keepdim=True).clamp(min=1e-6)
-        return (wave * (OUT_PEAK / peak)).numpy().astype(np.float32)
-
-    @torch.inference_mode()
-    def _decode_logmel(self, z: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """(B, D), (B,) → log-Mel (B, n_mels, T)."""
-        return self.bundle.standardiser.inverse(self.bundle.wae.decode(z, idx))
-
-    @torch.inference_mode()
-    def _invert(self, logmel: torch.Tensor) -> np.ndarray:
-        """log-Mel (B, n_mels, T) → finished audio (B, n_samples)."""
-        floor = self.bundle.mel.log_floor
-        mel = (torch.exp(logmel) - floor).clamp(min=0.0)
-        return self._finish(self.bundle.mcnn.infer(mel))
+    def voice_z(self, voice: Voice) -> np.ndarray:
+        """The latent a :class:`Voice` decodes: its start (z, a prior draw, or the class centre), moved by its
+        controls, plus its variation. Returns (D,) float32."""
+        v = voice.validate()
+        self.class_index(v.cls)
+        if v.z is not None:
+            z = self._z(v.z, "voice z")
+        elif v.seed is not None:
+            z = self.sample_prior(1, v.seed, v.temperature)[0]
+        else:
+            z = self.class_centre(v.cls)
+        if v.controls is not None:
+            z = self.controls_to_z(v.cls, v.controls, z0=z)
+        if v.amount:
+            z = z + v.amount * np.random.default_rng(v.variation_seed).standard_normal((1, self.latent_dim))[0]
+        return z.astype(np.float32)
 
     # ------------------------------------------------------------------ generation
     def generate_batch(self, classes: Sequence[Union[str, int]], z: np.ndarray) -> np.ndarray:
         """Decode a batch. classes: B names or indices; z: (B, D). Returns (B, n_samples) float32."""
-        z_t = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(len(classes), self.latent_dim)
-        idx = torch.tensor([self.class_index(c) for c in classes], dtype=torch.long)
-        with self._lock:
-            return self._invert(self._decode_logmel(z_t, idx))
+        idx = [self.class_index(c) for c in classes]
+        z = np.asarray(z, dtype=np.float32)
+        if z.shape != (len(idx), self.latent_dim):
+            raise ValueError(f"z has shape {z.shape}; expected ({len(idx)}, {self.latent_dim}) for {len(idx)} classes")
+        if not np.all(np.isfinite(z)):
+            raise ValueError("z holds NaN or infinite values")
+        with torch.inference_mode():
+            w = self.generator(torch.tensor(idx, dtype=torch.long, device=self.device),
+                               torch.from_numpy(z).to(self.device))
+        return w.cpu().numpy()
+
+    def render(self, voices: Sequence[Voice]) -> list[np.ndarray]:
+        """Make each voice's sound in one batch: (n_samples,) float32 each, or another length where the voice's
+        sampler controls ask for one. Identical voices give identical sounds."""
+        voices = list(voices)
+        if not voices:
+            return []
+        z = np.stack([self.voice_z(v) for v in voices])
+        waves = self.generate_batch([v.cls for v in voices], z)
+        return [w if v.sampler.is_identity() else apply_sampler(w, self.sample_rate, v.sampler)
+                for v, w in zip(voices, waves)]
 
     def generate(self, cls: Union[str, int], z: Optional[np.ndarray] = None, controls: Optional[Controls] = None,
                  seed: Optional[int] = None) -> np.ndarray:
@@ -166,7 +170,7 @@ class Engine:
         if controls is not None:
             zz = self.controls_to_z(cls, controls, z0=z)
         elif z is not None:
-            zz = np.asarray(z, dtype=np.float32).reshape(self.latent_dim)
+            zz = self._z(z)
         else:
             zz = self.sample_prior(1, seed)[0]
         return self.generate_batch([cls], zz[None])[0]
@@ -179,8 +183,8 @@ class Engine:
         """(n, D) draws from the prior N(0, t²·I), t = :meth:`prior_temperature` (1 unless the bundle chose a
         lower one: nearer the class centre, more recognisable, less varied)."""
         t = self.prior_temperature(temperature)
-        if not t >= 0:
-            raise ValueError(f"temperature={temperature} must be ≥ 0")
+        if not 0 <= t < float("inf"):
+            raise ValueError(f"temperature={temperature} must be a finite number ≥ 0")
         return (t * np.random.default_rng(seed).standard_normal((n, self.latent_dim))).astype(np.float32)
 
     # ------------------------------------------------------------------ analysis
@@ -189,30 +193,28 @@ class Engine:
         if sample_rate and sample_rate != self.sample_rate:
             x = resample(x, sample_rate, self.sample_rate)
         clip, _ = prepare_clip(x, self.n_samples, self.sample_rate)
-        return torch.from_numpy(clip)[None]
+        return torch.from_numpy(clip)[None].to(self.device)
+
+    def _analyse(self, audio: np.ndarray, sample_rate: Optional[int], cls: Optional[Union[str, int]]):
+        c = -1 if cls is None else self.class_index(cls)
+        with torch.inference_mode():
+            z, p, used = self.analyzer(self._clip(audio, sample_rate), torch.tensor([c], device=self.device))
+        return z[0].cpu().numpy().astype(np.float32), p[0].cpu().numpy(), int(used[0])
 
     def classify(self, audio: np.ndarray, sample_rate: Optional[int] = None) -> dict:
         """Class probabilities of a sound, {class: p}, from the bundle's classifier."""
-        clf = self.bundle.classifier
-        if clf is None:
+        if self.bundle.classifier is None:
             raise ValueError("this bundle has no classifier; pass the class explicitly")
-        with self._lock, torch.inference_mode():
-            p = torch.softmax(clf(self.frontend(self._clip(audio, sample_rate))), dim=1)[0]
-        return {c: float(v) for c, v in zip(self.classes, p)}
+        with torch.inference_mode():
+            p = self.analyzer.probs(self.analyzer.logmel(self._clip(audio, sample_rate)))[0]
+        return {c: float(v) for c, v in zip(self.classes, p.cpu())}
 
     def encode(self, audio: np.ndarray, sample_rate: Optional[int] = None,
                cls: Optional[Union[str, int]] = None) -> Encoded:
         """A sound → its latent. The class is predicted by the classifier unless given."""
-        probs = self.classify(audio, sample_rate) if self.bundle.classifier is not None else {}
-        if cls is None:
-            if not probs:
-                raise ValueError("this bundle has no classifier; pass the class explicitly")
-            cls = max(probs, key=probs.get)
-        idx = self.class_index(cls)
-        with self._lock, torch.inference_mode():
-            x = self.bundle.standardiser(self.frontend(self._clip(audio, sample_rate)))
-            z = self.bundle.wae.encode(x, torch.tensor([idx]))[0]
-        return Encoded(z.numpy().astype(np.float32), self.classes[idx], probs)
+        z, p, used = self._analyse(audio, sample_rate, cls)
+        probs = {c: float(v) for c, v in zip(self.classes, p)} if self.bundle.classifier is not None else {}
+        return Encoded(z, self.classes[used], probs)
 
     def resynth(self, audio: np.ndarray, sample_rate: Optional[int] = None,
                 cls: Optional[Union[str, int]] = None) -> np.ndarray:
@@ -224,10 +226,10 @@ class Engine:
                    cls: Optional[Union[str, int]] = None, seed: Optional[int] = None,
                    sample_rate: Optional[int] = None) -> np.ndarray:
         """n sounds near a source (audio, or an :class:`Encoded`): z + amount · N(0, I). Returns (n, n_samples)."""
-        if n < 1:
-            raise ValueError(f"n={n}: ask for at least one variation")
-        if amount < 0:
-            raise ValueError(f"amount={amount} must be ≥ 0")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n={n!r}: ask for at least one variation")
+        if not 0 <= amount < float("inf"):
+            raise ValueError(f"amount={amount} must be a finite number ≥ 0")
         e = source if isinstance(source, Encoded) else self.encode(source, sample_rate, cls)
         cname = self.classes[self.class_index(cls)] if cls is not None else e.cls
         z = e.z[None] + amount * self.sample_prior(n, seed, 1.0)
@@ -238,13 +240,13 @@ class Engine:
         z_t with both classes and mixes their log-Mels with weights (1 - t, t). Returns (steps, n_samples)."""
         if steps < 2:
             raise ValueError(f"steps={steps}: a morph needs at least 2 steps")
-        t = torch.linspace(0, 1, steps)[:, None]
-        z = (1 - t) * torch.as_tensor(a.z) + t * torch.as_tensor(b.z)
+        g, dev = self.generator, self.device
+        t = torch.linspace(0, 1, steps, device=dev)[:, None]
+        z = (1 - t) * torch.as_tensor(a.z, device=dev) + t * torch.as_tensor(b.z, device=dev)
         ia, ib = self.class_index(a.cls), self.class_index(b.cls)
-        with self._lock:
-            la = self._decode_logmel(z, torch.full((steps,), ia))
-            if ia == ib:
-                return self._invert(la)
-            lb = self._decode_logmel(z, torch.full((steps,), ib))
-            tt = t[:, :, None]
-            return self._invert((1 - tt) * la + tt * lb)
+        with torch.inference_mode():
+            la = g.logmel(torch.full((steps,), ia, device=dev), z)
+            if ia != ib:
+                tt = t[:, :, None]
+                la = (1 - tt) * la + tt * g.logmel(torch.full((steps,), ib, device=dev), z)
+            return g.invert(la).cpu().numpy()

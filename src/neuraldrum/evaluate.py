@@ -27,39 +27,15 @@ import torch
 from . import metrics as M
 from .audio.mel import MelFrontend
 from .classifier import confusion
-from .config import MelConfig
 from .data.corpus import Corpus
 from .engine import Controls, Engine
+from .models.baselines import griffin_lim, mel_to_linear
+from .timing import time_calls, torch_threads
 
 WAVE_METRICS = ("sc", "mel_sc", "lsd_db", "mrstft", "logmel_l1", "onset_ms", "env_db")
 
 
 # ---------------------------------------------------------------- helpers
-
-def mel_to_linear(mel: np.ndarray, cfg: MelConfig) -> np.ndarray:
-    """librosa's non-negative least-squares inversion of the Mel filterbank. (n_mels, T) → (n_fft/2+1, T)."""
-    import librosa
-
-    return librosa.feature.inverse.mel_to_stft(
-        mel, sr=cfg.sample_rate, n_fft=cfg.n_fft, power=cfg.power, fmin=cfg.fmin, fmax=cfg.fmax,
-        htk=cfg.mel_scale == "htk", norm=cfg.norm)
-
-
-def griffin_lim(mag: np.ndarray, cfg: MelConfig, n_iter: int = 32, n_samples: Optional[int] = None) -> np.ndarray:
-    """librosa's Griffin-Lim from a linear magnitude (n_fft/2+1, T) → (n_samples,) float32."""
-    import librosa
-
-    y = librosa.griffinlim(mag, n_iter=n_iter, hop_length=cfg.hop_length, win_length=cfg.win_length,
-                           n_fft=cfg.n_fft, window=cfg.window, center=True, pad_mode="constant",
-                           length=n_samples, random_state=0)
-    return y.astype(np.float32)
-
-
-def griffin_lim_from_mel(mel: np.ndarray, cfg: MelConfig, n_iter: int = 32, n_samples: Optional[int] = None) -> np.ndarray:
-    """The Mel inversion users had before neural vocoders: NNLS to linear magnitude, then Griffin-Lim
-    (librosa). mel: (n_mels, T) linear → (n_samples,)."""
-    return griffin_lim(mel_to_linear(mel, cfg), cfg, n_iter, n_samples)
-
 
 def _peak(w: np.ndarray) -> np.ndarray:
     """(B, N) → each row scaled to peak 1 (silent rows left at 0)."""
@@ -138,13 +114,13 @@ def reconstruction(engine: Engine, corpus: Corpus, split: str = "test", limit: O
         y = torch.as_tensor(labels[s:s + batch])
         mel = fe.mel(x)
         logmel = fe.log(mel)
-        rec_log = b.standardiser.inverse(b.wae.decode(b.wae.encode(b.standardiser(logmel), y), y))
+        rec_log = engine.generator.logmel(y, engine.analyzer.latent(logmel, y))
         rec_mel = (torch.exp(rec_log) - b.mel.log_floor).clamp(min=0)
         add("recon", {"logmel_l1": (rec_log - logmel).abs().flatten(1).mean(1).numpy(),
                       "mel_sc": M.spectral_convergence(rec_mel, mel).numpy()})
         ref = x.numpy()
-        add("e2e", wave_metrics(engine._invert(rec_log), ref, fe))
-        add("inv", {f"mcnn_{k}": v for k, v in wave_metrics(engine._invert(logmel), ref, fe).items()})
+        add("e2e", wave_metrics(engine.generator.invert(rec_log).numpy(), ref, fe))
+        add("inv", {f"mcnn_{k}": v for k, v in wave_metrics(engine.generator.invert(logmel).numpy(), ref, fe).items()})
         lin = [mel_to_linear(m.numpy(), b.mel) for m in mel] if gl_iters else []
         for n in gl_iters:
             gl = np.stack([griffin_lim(S, b.mel, n, x.shape[1]) for S in lin])
@@ -239,11 +215,11 @@ def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 
 @torch.inference_mode()
 def _test_latents(engine: Engine, corpus: Corpus, idx: np.ndarray) -> np.ndarray:
     """(len(idx), D) latents of real clips with their true classes."""
-    b, out = engine.bundle, []
+    out = []
     for s in range(0, len(idx), 64):
         j = idx[s:s + 64]
-        lm = engine.frontend(_audio(corpus, j))
-        out.append(b.wae.encode(b.standardiser(lm), torch.as_tensor(corpus.labels(j))).numpy())
+        lm = engine.analyzer.logmel(_audio(corpus, j))
+        out.append(engine.analyzer.latent(lm, torch.as_tensor(corpus.labels(j))).numpy())
     return np.concatenate(out)
 
 
@@ -292,8 +268,6 @@ def control(engine: Engine, classes: Optional[Sequence[str]] = None, n: int = 7,
 
 def latency(engine: Engine, runs: int = 100, warmup: int = 10, threads: int = 1) -> dict:
     """Wall time of ``engine.generate`` for one 1 s sound (ms): median and p95 over ``runs``."""
-    from .bench import torch_threads, time_calls
-
     cls, z = engine.classes[0], engine.sample_prior(1, 0)[0]
     with torch_threads(threads):
         t = time_calls(lambda: engine.generate(cls, z=z), runs=runs, warmup=warmup, max_seconds=float("inf"))
@@ -313,7 +287,7 @@ def run_eval(model=None, data="corpus", split: str = "test", per_class: int = 50
     from .data.corpus import load_corpus
 
     t0 = time.perf_counter()
-    eng = Engine(model)
+    eng = Engine(model, device="cpu")
     corpus = load_corpus(data)
     keep = report is not None
     meta = {"model": str(eng.bundle.path), "data": str(data), "split": split, "per_class": per_class,

@@ -4,19 +4,21 @@ Plots draw on a bare ``matplotlib.figure.Figure`` with the Agg canvas: no pyplot
 nothing changes for a caller who has pyplot open with another backend. matplotlib is imported only when a plot
 is drawn (it is an optional ``eval`` extra); the Markdown half needs nothing beyond the standard library.
 
-Every file is written atomically (a temp file beside it, then ``os.replace``) and every function returns the
-Path it wrote. Metric keys are '/'-namespaced (``"recon/logmel_l1"``); :func:`write_markdown` groups by prefix.
+Every file is written atomically (:mod:`neuraldrum.atomic`: a temp file beside it, then a rename) and every
+function returns the Path it wrote. Metric keys are '/'-namespaced (``"recon/logmel_l1"``); :func:`write_markdown`
+groups by prefix.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
+
+from .atomic import atomic_file, write_text
 
 PathLike = Union[str, os.PathLike]
 DASH = "–"
@@ -27,19 +29,9 @@ _STAT = re.compile(r"(mean|median|std|var|min|max|n|count|sum|iqr|sem|ci\d*|p\d+
 
 def _atomic_write(path: PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp)`` on a temp file beside ``path``, then rename it onto ``path``; removed on error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_file(path) as tmp:
+        write(str(tmp))
+    return Path(path)
 
 
 def _new_figure(width: float, height: float, layout: Optional[str] = "constrained"):
@@ -402,4 +394,4 @@ def write_markdown(report: dict, path: PathLike, images: Optional[dict[str, str]
             rel = Path(rel).as_posix()
             parts.append(f"![{caption}]({f'<{rel}>' if ' ' in rel else rel})")
     text = "\n\n".join(parts) + "\n"
-    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return write_text(path, text)

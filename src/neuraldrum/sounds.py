@@ -1,19 +1,17 @@
 """Sound-making verbs: generate, encode, resynth, variations, morph, kit, classes.
 
-Each is a thin layer over :class:`neuraldrum.engine.Engine`; ``--json`` prints what a program may read.
+Each parses its arguments, calls the library (:mod:`neuraldrum.engine`, :mod:`neuraldrum.voice`,
+:mod:`neuraldrum.kit`) and prints; ``--json`` prints what a program may read.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import secrets
 from pathlib import Path
-from typing import Optional
-
 import numpy as np
 
-from .audio.io import atomic_write_text, load, save_wav
-
-KIT_FILE = "kit.json"
+from .audio.io import load, save_wav
 
 
 def _engine(args: argparse.Namespace):
@@ -48,24 +46,24 @@ def _load_input(path: str, sr: int) -> np.ndarray:
     return load(path, sample_rate=sr)
 
 
+def _sampler(args: argparse.Namespace):
+    from .sampler import SamplerControls
+
+    return SamplerControls(tune=args.tune, decay=args.decay, velocity=args.velocity, length=args.length).validate()
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    from .kit import write_sounds
+    from .voice import generate_voices
+
     eng = _engine(args)
     cls = eng.classes[eng.class_index(args.cls)]
-    ctrl = _controls(args)
-    out = _out_dir(args.out)
-    files = []
-    for k in range(args.n):
-        seed = None if args.seed is None else args.seed + k
-        if ctrl is not None and k == 0:
-            z = eng.controls_to_z(cls, ctrl)
-        elif ctrl is not None:  # around the controlled point
-            z = eng.controls_to_z(cls, ctrl) + 0.3 * eng.sample_prior(1, seed, 1.0)[0]
-        else:
-            z = eng.sample_prior(1, seed, args.temperature)[0]
-        wav = eng.generate(cls, z=z)
-        p = save_wav(out / f"{cls}_{k:03d}.wav", wav, eng.sample_rate)
-        files.append({"file": str(p), "class": cls, "seed": seed, "temperature": eng.prior_temperature(args.temperature),
-                      "z": [round(float(v), 6) for v in z]})
+    seed = secrets.randbelow(2 ** 31) if args.seed is None else args.seed
+    voices = generate_voices(cls, args.n, seed, args.temperature, _controls(args), sampler=_sampler(args))
+    paths = write_sounds(eng, voices, [f"{cls}_{k:03d}" for k in range(len(voices))], _out_dir(args.out))
+    files = [{"file": str(p), "class": cls, "seed": v.seed if v.controls is None else v.variation_seed,
+              "temperature": eng.prior_temperature(args.temperature), "voice": v.to_dict(),
+              "z": [round(float(x), 6) for x in eng.voice_z(v)]} for p, v in zip(paths, voices)]
     _print(args, {"files": files}, "\n".join(f["file"] for f in files))
     return 0
 
@@ -111,28 +109,14 @@ def cmd_morph(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_kit(eng, out: Path, seed: Optional[int] = 0, temperature: Optional[float] = None) -> dict:
-    """One sound per class into ``out/<class>.wav`` and ``out/kit.json`` recording how each was made."""
-    rng = np.random.default_rng(seed)
-    t = eng.prior_temperature(temperature)
-    entries = []
-    for cls in eng.classes:
-        s = int(rng.integers(0, 2 ** 31 - 1))
-        z = eng.sample_prior(1, s, t)[0]
-        p = save_wav(out / f"{cls}.wav", eng.generate(cls, z=z), eng.sample_rate)
-        entries.append({"class": cls, "file": p.name, "seed": s, "z": [float(v) for v in z]})
-    meta = eng.bundle.meta
-    kit = {"kit_seed": seed, "temperature": t, "sample_rate": eng.sample_rate,
-           "model": {"path": str(eng.bundle.path), "sha256": meta["weights"]["sha256"]}, "sounds": entries}
-    atomic_write_text(out / KIT_FILE, json.dumps(kit, indent=1))
-    return kit
-
-
 def cmd_kit(args: argparse.Namespace) -> int:
+    from .kit import load_kit, new_kit, write_kit
+
     eng = _engine(args)
-    out = _out_dir(args.out)
-    kit = make_kit(eng, out, args.seed, args.temperature)
-    _print(args, kit, f"{len(kit['sounds'])} sounds in {out}/: " + ", ".join(s["file"] for s in kit["sounds"]))
+    kit = load_kit(args.from_kit) if args.from_kit else new_kit(eng, args.seed, args.temperature)
+    out = write_kit(eng, kit, args.out)
+    d = kit.to_dict()
+    _print(args, d, f"{len(kit.slots)} sounds in {out}/: " + ", ".join(s["file"] for s in d["slots"]))
     return 0
 
 
@@ -162,6 +146,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--axes", default=None, help="'pca' (default) or two latent dimensions 'i,j'")
     p.add_argument("--temperature", type=float, default=None,
                    help="spread of prior samples (default: the model's; lower = nearer the class centre)")
+    p.add_argument("--tune", type=float, default=0.0, help="semitones, -12..12 (pitch and length, as a sampler)")
+    p.add_argument("--decay", type=float, default=None, help="seconds to fall 60 dB (default: the sound's own)")
+    p.add_argument("--velocity", type=float, default=127.0, help="1..127 → gain (velocity/127)²")
+    p.add_argument("--length", type=float, default=None, help="output length in seconds (default: the model's)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     common(p)
     p.set_defaults(func=cmd_generate)
@@ -197,9 +185,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     common(p)
     p.set_defaults(func=cmd_morph)
 
-    p = sub.add_parser("kit", help="one new sound per class, with kit.json to remake it")
-    p.add_argument("-o", "--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("kit", help="one new sound per class, with kit.json to remake it (or remake a kit.json)")
+    p.add_argument("-o", "--out", required=True, help="kit folder (replaced whole if it is a kit folder)")
+    p.add_argument("--seed", type=int, default=0, help="kit seed (each slot's prior seed is drawn from it)")
+    p.add_argument("--from", dest="from_kit", default=None, metavar="KIT",
+                   help="render this kit.json (or kit folder) instead of making a new kit")
     p.add_argument("--temperature", type=float, default=None,
                    help="spread of prior samples (default: the model's; lower = nearer the class centre)")
     common(p)

@@ -1,19 +1,25 @@
 """Audio in and out: load anything libsndfile reads as mono float32 at a target rate, align onsets,
 fit to a fixed length, normalise, and save WAV atomically.
 
+``atomic_path``, ``atomic_write_bytes`` and ``atomic_write_text`` are :mod:`neuraldrum.atomic`'s
+``atomic_file``, ``write_bytes`` and ``write_text`` under their old names.
+
 All arrays are 1-D float32 ``(n_samples,)`` unless stated otherwise.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Union
 
 import numpy as np
 
+from ..atomic import atomic_file, write_bytes, write_text
+
 PathLike = Union[str, os.PathLike]
+atomic_path = atomic_file  # the names this module has always exported
+atomic_write_bytes = write_bytes
+atomic_write_text = write_text
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: quieter than this is "silent"
 WAV_SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT", "PCM_16": "PCM_16", "PCM_24": "PCM_24",
@@ -146,51 +152,14 @@ def save_wav(path: PathLike, x: np.ndarray, sample_rate: int, subtype: str = "PC
         raise AudioError(path, "refusing to write NaN or Inf samples")
     if sub != "FLOAT":
         x = np.clip(x, -1.0, 1.0)
-    with atomic_path(path, ".wav") as tmp:
-        sf.write(tmp, x, sample_rate, subtype=sub, format="WAV")
+    with atomic_file(path, ".wav") as tmp:
+        sf.write(str(tmp), x, sample_rate, subtype=sub, format="WAV")
     return Path(path)
-
-
-def plain_mode(path: PathLike) -> None:
-    """Give a file (0666) or folder (0777) made by mkstemp/mkdtemp the mode a plain open()/mkdir() would,
-    under the process's umask (mkstemp makes 0600, mkdtemp 0700)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)
-
-
-@contextlib.contextmanager
-def atomic_path(path: PathLike, suffix: str = "") -> Iterator[str]:
-    """Yield a temp file name beside ``path``; on success it is renamed onto ``path``, on error removed,
-    so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=str(path.parent))
-    os.close(fd)
-    try:
-        yield tmp
-        plain_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write bytes to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(data)
-    return Path(path)
-
-
-def atomic_write_text(path: PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_save_npy(path: PathLike, arr: np.ndarray) -> Path:
-    """``np.save`` through a temp file and rename."""
-    with atomic_path(path, ".npy") as tmp:
+    """``np.save`` through a temp file and rename (:func:`neuraldrum.atomic.atomic_file`)."""
+    with atomic_file(path, ".npy") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, arr)
     return Path(path)

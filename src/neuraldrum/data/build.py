@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -31,11 +28,12 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .. import __version__
+from ..atomic import atomic_folder
 from ..audio.io import AudioError, PathLike, atomic_save_npy, atomic_write_text, prepare_clip
 from ..taxonomy import CLASS_INDEX, CLASSES, HIGH_HZ, LOW_HZ, SPECTRAL_LIMITS
+from .candidate import Candidate
 from .corpus import CORPUS_FORMAT, SPLITS, SYNTHETIC_SOURCES
-from .sources import (ALL_SOURCES, APT_PACKAGES, SOURCE_RANK, SOURCES, Candidate, available_sources,
-                      iter_candidates)
+from .sources import ALL_SOURCES, APT_PACKAGES, SOURCE_RANK, SOURCES, available_sources, iter_candidates
 
 # Thresholds on the fingerprint correlation, read off the Debian libraries. Copies of one recording (gain-only
 # velocity layers, a FluidR3 sample reused by several kits, the AVL samples inside two Hydrogen kits,
@@ -424,28 +422,7 @@ def _check_out_dir(out_dir: Path) -> None:
 def _write(out_dir: Path, audio: np.ndarray, rows: list[dict], info: dict) -> None:
     """Write the three files into a fresh folder beside ``out_dir``, then swap it in; on failure nothing
     of the new corpus is left and an old corpus stays as it was."""
-    out_dir = out_dir.absolute()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private
-    old = None
-    try:
+    with atomic_folder(out_dir.absolute()) as tmp:
         atomic_save_npy(tmp / "audio.npy", audio)
         atomic_write_text(tmp / "manifest.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         atomic_write_text(tmp / "build.json", json.dumps(info, indent=1, ensure_ascii=False) + "\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        for name in CORPUS_FILES:  # the temp-file helpers make private files; a corpus is shared data
-            os.chmod(tmp / name, 0o666 & ~umask)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".old-{out_dir.name}-", dir=out_dir.parent))
-            os.rmdir(old)
-            os.rename(out_dir, old)
-        os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not out_dir.exists():
-            os.rename(old, out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -30,14 +30,15 @@ synths ("worm_bass", but not "bass drum") are excluded.
 Variants (:func:`jitter`) move a preset within a musically sensible neighbourhood: tuning ±2 semitones, stretch
 ×0.8–1.25, the tonal/noisy balance ±4 dB, filter cutoff and noise-band centres ×0.85–1.15, and each envelope's
 time axis ×0.8–1.25 — drawn from a generator seeded by (seed, kit, file, variant), so a variant does not
-depend on how many others are made. The DSP is in :mod:`neuraldrum.data.drumsynth_render`.
+depend on how many others are made. The sound model itself, the :class:`Preset` in physical units and its DSP,
+is :mod:`neuraldrum.data.drumsynth_render`.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -45,9 +46,10 @@ import numpy as np
 
 from ..audio.io import PathLike
 from ..taxonomy import NO_KEYWORD, classify_name, normalise_name
-from .sources import DRUMSYNTH_DIR, Candidate
+from .candidate import Candidate
+from .drumsynth_render import Band, Distortion, Envelope, Noise, Overtones, Preset, Tone, render_clip
 
-RATE = 44100  # envelope times and rendering
+DRUMSYNTH_DIR = "/usr/share/lmms/samples/drumsynth"  # LMMS's presets [lmms-common]
 
 SECTIONS = ("general", "tone", "noise", "overtones", "noiseband", "noiseband2", "distortion")
 SOUND_SECTIONS = SECTIONS[1:6]
@@ -60,111 +62,6 @@ class DrumSynthError(ValueError):
     def __init__(self, path: PathLike, reason: str):
         self.path, self.reason = str(path), reason
         super().__init__(f"{path}: {reason}")
-
-
-# ---------------------------------------------------------------- the preset
-
-@dataclass(frozen=True)
-class Envelope:
-    """Piecewise-linear envelope: ``times`` in samples at 44.1 kHz (non-decreasing), ``levels`` in 0..1."""
-
-    times: tuple[float, ...]
-    levels: tuple[float, ...]
-
-    @property
-    def end(self) -> float:
-        """Time of the last point (samples)."""
-        return self.times[-1]
-
-    def at(self, n: int, stretch: float = 1.0) -> np.ndarray:
-        """The envelope over samples 0..n-1, its time axis multiplied by ``stretch``. Returns (n,) float64."""
-        return np.interp(np.arange(n, dtype=np.float64), np.asarray(self.times) * stretch, self.levels)
-
-    def scaled(self, factor: float) -> "Envelope":
-        return Envelope(tuple(t * factor for t in self.times), self.levels)
-
-
-@dataclass(frozen=True)
-class Tone:
-    on: bool
-    gain: float
-    f1: float  # Hz, start
-    f2: float  # Hz, end
-    droop: float  # 0..1: 0 = linear fall over the envelope, 1 = fast exponential fall
-    phase: float  # start phase, degrees
-    env: Envelope
-
-
-@dataclass(frozen=True)
-class Noise:
-    on: bool
-    gain: float
-    slope: float  # -1 (dark) .. +1 (bright)
-    env: Envelope
-
-
-@dataclass(frozen=True)
-class Overtones:
-    on: bool
-    gain: float
-    f1: float
-    wave1: int  # 0 sine, 1 rectified sine, 2 triangle, 3 sawtooth, 4 square
-    track1: bool  # follow the tone's pitch fall
-    f2: float
-    wave2: int
-    track2: bool
-    method: int  # 0 add, 1 FM (2 modulates 1), 2 ring modulation, 3 metallic (808-style square clusters)
-    param: float  # 0..1: FM depth, ring-modulation or metallic-ring amount
-    filtered: bool  # the file's Filter flag (ignored by the renderer: see drumsynth_render)
-    env1: Envelope
-    env2: Envelope
-
-
-@dataclass(frozen=True)
-class Band:
-    on: bool
-    gain: float
-    freq: float  # Hz, centre
-    width: float  # bandwidth as a fraction of freq (dF / 100); 0 = a sine
-    env: Envelope
-
-
-@dataclass(frozen=True)
-class Distortion:
-    on: bool
-    clip_db: float
-    bits: int  # 0..7: keep 16 − 2·bits bits
-    rate: int  # 0..7: hold each sample 2^rate times
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A parsed DrumSynth preset in physical units (gains, Hz, factors). ``seed`` seeds its noise."""
-
-    name: str
-    tuning: float  # semitones
-    stretch: float  # envelope time factor
-    level_db: float
-    filter_on: bool
-    highpass: bool
-    resonance: float  # 0..1
-    filter_env: Envelope
-    tone: Tone
-    noise: Noise
-    overtones: Overtones
-    band1: Band
-    band2: Band
-    distortion: Distortion
-    cutoff_scale: float = 1.0  # multiplies the filter cutoff (variants)
-    seed: int = 0
-
-    def duration(self) -> float:
-        """Seconds until the last enabled sound's envelope ends (0 when nothing is on)."""
-        ends = [self.tone.env.end] if self.tone.on else []
-        ends += [self.noise.env.end] if self.noise.on else []
-        ends += [self.overtones.env1.end, self.overtones.env2.end] if self.overtones.on else []
-        ends += [b.env.end for b in (self.band1, self.band2) if b.on]
-        return max(ends, default=0.0) * self.stretch / RATE
 
 
 # ---------------------------------------------------------------- parsing
@@ -369,8 +266,6 @@ def classify_preset(kit: str, stem: str) -> tuple[Optional[str], str]:
 
 def _loader(preset: Preset):
     def load(sample_rate: int, max_seconds: float) -> np.ndarray:
-        from .drumsynth_render import render_clip
-
         return render_clip(preset, sample_rate, max_seconds)
 
     return load

@@ -1,4 +1,6 @@
-"""Render a DrumSynth preset (:class:`neuraldrum.data.drumsynth.Preset`) to mono float32 at 44.1 kHz, in numpy.
+"""The DrumSynth sound model: a preset's parameters in physical units (:class:`Preset`) and its rendering to mono
+float32 at 44.1 kHz, in numpy. Reading ``.ds`` files into a :class:`Preset`, labels and variants are
+:mod:`neuraldrum.data.drumsynth`'s.
 
 The model is DrumSynth 2's (Paul Kellett): a pitch-swept tone, tilted noise, two overtone oscillators, two
 noise bands, one resonant filter with its own envelope, then distortion. It was written from the controls'
@@ -38,20 +40,128 @@ preset drives the clipper, may differ from DrumSynth's.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 from scipy.signal import butter, lfilter, sosfilt
 
 from ..audio.io import AudioError, resample
-from .drumsynth import RATE, Band, Envelope, Preset
 
+RATE = 44100  # envelope times and rendering
 RENDER_SECONDS = 1.5  # longest render: the corpus keeps 1 s after the onset
 MAX_F = 0.45 * RATE
 BLOCK = 64
 METALLIC_RATIOS = (1.0, 1.4826, 1.8004)
 TWO_PI = 2 * np.pi
 
+
+# ---------------------------------------------------------------- the preset
+
+@dataclass(frozen=True)
+class Envelope:
+    """Piecewise-linear envelope: ``times`` in samples at 44.1 kHz (non-decreasing), ``levels`` in 0..1."""
+
+    times: tuple[float, ...]
+    levels: tuple[float, ...]
+
+    @property
+    def end(self) -> float:
+        """Time of the last point (samples)."""
+        return self.times[-1]
+
+    def at(self, n: int, stretch: float = 1.0) -> np.ndarray:
+        """The envelope over samples 0..n-1, its time axis multiplied by ``stretch``. Returns (n,) float64."""
+        return np.interp(np.arange(n, dtype=np.float64), np.asarray(self.times) * stretch, self.levels)
+
+    def scaled(self, factor: float) -> "Envelope":
+        return Envelope(tuple(t * factor for t in self.times), self.levels)
+
+
+@dataclass(frozen=True)
+class Tone:
+    on: bool
+    gain: float
+    f1: float  # Hz, start
+    f2: float  # Hz, end
+    droop: float  # 0..1: 0 = linear fall over the envelope, 1 = fast exponential fall
+    phase: float  # start phase, degrees
+    env: Envelope
+
+
+@dataclass(frozen=True)
+class Noise:
+    on: bool
+    gain: float
+    slope: float  # -1 (dark) .. +1 (bright)
+    env: Envelope
+
+
+@dataclass(frozen=True)
+class Overtones:
+    on: bool
+    gain: float
+    f1: float
+    wave1: int  # 0 sine, 1 rectified sine, 2 triangle, 3 sawtooth, 4 square
+    track1: bool  # follow the tone's pitch fall
+    f2: float
+    wave2: int
+    track2: bool
+    method: int  # 0 add, 1 FM (2 modulates 1), 2 ring modulation, 3 metallic (808-style square clusters)
+    param: float  # 0..1: FM depth, ring-modulation or metallic-ring amount
+    filtered: bool  # the file's Filter flag (ignored by the renderer: see above)
+    env1: Envelope
+    env2: Envelope
+
+
+@dataclass(frozen=True)
+class Band:
+    on: bool
+    gain: float
+    freq: float  # Hz, centre
+    width: float  # bandwidth as a fraction of freq (dF / 100); 0 = a sine
+    env: Envelope
+
+
+@dataclass(frozen=True)
+class Distortion:
+    on: bool
+    clip_db: float
+    bits: int  # 0..7: keep 16 − 2·bits bits
+    rate: int  # 0..7: hold each sample 2^rate times
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A parsed DrumSynth preset in physical units (gains, Hz, factors). ``seed`` seeds its noise."""
+
+    name: str
+    tuning: float  # semitones
+    stretch: float  # envelope time factor
+    level_db: float
+    filter_on: bool
+    highpass: bool
+    resonance: float  # 0..1
+    filter_env: Envelope
+    tone: Tone
+    noise: Noise
+    overtones: Overtones
+    band1: Band
+    band2: Band
+    distortion: Distortion
+    cutoff_scale: float = 1.0  # multiplies the filter cutoff (variants)
+    seed: int = 0
+
+    def duration(self) -> float:
+        """Seconds until the last enabled sound's envelope ends (0 when nothing is on)."""
+        ends = [self.tone.env.end] if self.tone.on else []
+        ends += [self.noise.env.end] if self.noise.on else []
+        ends += [self.overtones.env1.end, self.overtones.env2.end] if self.overtones.on else []
+        ends += [b.env.end for b in (self.band1, self.band2) if b.on]
+        return max(ends, default=0.0) * self.stretch / RATE
+
+
+# ---------------------------------------------------------------- rendering
 
 def _phase(freq: np.ndarray) -> np.ndarray:
     """Running phase (radians) of an oscillator whose frequency (Hz) is ``freq`` (n,); starts at 0."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..audio.io import AudioError, PathLike, resample
 from ..taxonomy import NO_KEYWORD, classify_avl_note, classify_gm_note, classify_name
-from .sources import Candidate
+from .candidate import Candidate
 
 RENDER_RATE = 44100
 BLOCK = 64  # FluidSynth's internal block: events land on block boundaries

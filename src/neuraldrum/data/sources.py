@@ -17,18 +17,18 @@ Sources (Debian packages in brackets):
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
-import numpy as np
-
-from ..audio.io import PathLike, load
+from ..audio.io import PathLike
 from ..taxonomy import CLASSES, NO_KEYWORD, REFINES, classify_name, normalise_name
+from .candidate import Candidate, file_loader
+from .drumsynth import DRUMSYNTH_DIR
+from .drumsynth import drumsynth_presets as _drumsynth_presets
+from .soundfont import avl_kit, gm_drum_kits
 
 SOURCES = ("hydrogen", "soundfont", "lmms", "sonicpi")  # the default libraries, in the order a duplicate is kept
 OPTIONAL_SOURCES = ("drumsynth",)  # used only when asked for (synthesised, not recorded)
@@ -39,7 +39,7 @@ HYDROGEN_DIRS = ("/usr/share/hydrogen/data/drumkits", "/usr/local/share/hydrogen
 SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts")
 LMMS_DIR = "/usr/share/lmms/samples/drums"
 SONICPI_DIR = "/usr/share/sonic-pi/samples"
-DRUMSYNTH_DIR = "/usr/share/lmms/samples/drumsynth"
+# DRUMSYNTH_DIR (the LMMS DrumSynth presets) is defined beside the DrumSynth source, in .drumsynth
 APT_PACKAGES = {
     "hydrogen": "hydrogen-drumkits hydrogen-drumkits-effects",
     "soundfont": "fluid-soundfont-gm avldrums.lv2-soundfont libfluidsynth3",
@@ -54,56 +54,6 @@ _VELOCITY_SUFFIX = re.compile(r"[ _.-]+(softest|soft|medium|med|hardest|hard|pp|
                               re.IGNORECASE)
 # Sonic Pi file-name prefixes worth classifying; the rest are synths, loops of noise, voices, FX
 SONICPI_PREFIXES = ("drum", "elec", "bd", "sn", "perc", "tabla", "loop")
-
-Loader = Callable[[int, float], np.ndarray]  # (sample_rate, max_seconds) → (n,) float32 mono; raises AudioError
-
-
-@dataclass
-class Candidate:
-    """One possible clip and where it came from.
-
-    Attributes:
-        source: library name (:data:`SOURCES` or "folder").
-        kit: kit, SoundFont preset or folder name.
-        instrument: instrument (Hydrogen ``<name>``, "36 Std Kick" for a SoundFont note, file stem otherwise).
-        layer: velocity layer within the instrument ("3/5", "hard"), "" when there is one.
-        path: the original file ("font.sf2#bank:prog:note:vel" for rendered notes).
-        label: class name, or None when the item is excluded.
-        rule: the rule that gave ``label``, or the exclusion reason when ``label`` is None.
-        velocity: MIDI velocity (0..127) of the layer when known.
-        load: returns the audio; None for excluded items.
-        link: items with the same non-empty link share a recording (one file, one SoundFont sample) and
-            must land in the same split.
-        order: sort key within the source; of two duplicates the one that sorts first is kept.
-    """
-
-    source: str
-    kit: str
-    instrument: str
-    layer: str
-    path: str
-    label: Optional[str]
-    rule: str
-    velocity: Optional[int] = None
-    load: Optional[Loader] = None
-    link: str = ""
-    order: tuple = ()
-
-    @property
-    def id(self) -> str:
-        """Stable 16-hex-digit id from source, kit, instrument, layer and the file's name."""
-        key = "\x1f".join((self.source, self.kit, self.instrument, self.layer, os.path.basename(self.path)))
-        return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
-
-    @property
-    def group(self) -> tuple[str, str, str]:
-        """The unit of the train/val/test split: all layers of one instrument."""
-        return (self.source, self.kit, self.instrument)
-
-
-def file_loader(path: PathLike) -> Loader:
-    """A loader that reads ``path`` with :func:`neuraldrum.audio.io.load`."""
-    return lambda sr, max_seconds: load(path, sr, max_seconds)
 
 
 def split_velocity(stem: str) -> tuple[str, str]:
@@ -219,8 +169,6 @@ def soundfont_kits(dirs: Sequence[PathLike] = SOUNDFONT_DIRS) -> Iterator[Candid
 
     Rendering needs libfluidsynth (through pyfluidsynth); it happens in each candidate's loader.
     """
-    from .soundfont import avl_kit, gm_drum_kits
-
     for role, path in sorted(find_soundfonts(dirs).items(), key=lambda kv: kv[0] != "fluidr3"):
         yield from (gm_drum_kits(path) if role == "fluidr3" else avl_kit(path))
 
@@ -305,9 +253,7 @@ def available_sources() -> dict[str, bool]:
 def drumsynth_presets(root: Optional[PathLike] = None, variants: int = 0, seed: int = 0) -> Iterator[Candidate]:
     """The LMMS DrumSynth presets under ``root`` (default :data:`DRUMSYNTH_DIR`) and ``variants`` jittered
     variants of each labelled one (:func:`neuraldrum.data.drumsynth.drumsynth_presets`)."""
-    from .drumsynth import drumsynth_presets as presets
-
-    yield from presets(DRUMSYNTH_DIR if root is None else root, variants, seed)
+    yield from _drumsynth_presets(DRUMSYNTH_DIR if root is None else root, variants, seed)
 
 
 def iter_candidates(sources: Iterable[str] = SOURCES, folders: Sequence[PathLike] = (),

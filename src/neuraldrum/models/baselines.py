@@ -1,6 +1,7 @@
-"""Baseline Mel → waveform inverters (generators only) for benchmarking the MCNN's speed.
+"""Baseline Mel → waveform inverters: Griffin-Lim (librosa; measured for speed and fidelity) and, for
+benchmarking the MCNN's speed only, neural generators.
 
-These are **for speed comparison only**: weights are random (no checkpoint is loaded and parameter names
+The neural ones are **for speed comparison only**: weights are random (no checkpoint is loaded and parameter names
 do not follow the published checkpoints), and the run time of a convolutional generator does not depend on
 its weight values. No discriminators, losses or training code live here.
 
@@ -15,16 +16,44 @@ waveform ``(B, T * 256)`` (hop 256, as in our Mel config and in all three publis
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ..config import MelConfig
 
 HOP = 256
 
 PUBLISHED_PARAMS = {"hifigan_v1": 13.92e6, "hifigan_v3": 1.46e6, "vocos": 13.5e6}
 PUBLISHED_N_MELS = {"hifigan_v1": 80, "hifigan_v3": 80, "vocos": 100}
+
+
+def mel_to_linear(mel: np.ndarray, cfg: MelConfig) -> np.ndarray:
+    """librosa's non-negative least-squares inversion of the Mel filterbank. (n_mels, T) → (n_fft/2+1, T)."""
+    import librosa
+
+    return librosa.feature.inverse.mel_to_stft(
+        mel, sr=cfg.sample_rate, n_fft=cfg.n_fft, power=cfg.power, fmin=cfg.fmin, fmax=cfg.fmax,
+        htk=cfg.mel_scale == "htk", norm=cfg.norm)
+
+
+def griffin_lim(mag: np.ndarray, cfg: MelConfig, n_iter: int = 32, n_samples: Optional[int] = None) -> np.ndarray:
+    """librosa's Griffin-Lim from a linear magnitude (n_fft/2+1, T) → (n_samples,) float32."""
+    import librosa
+
+    y = librosa.griffinlim(mag, n_iter=n_iter, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                           n_fft=cfg.n_fft, window=cfg.window, center=True, pad_mode="constant",
+                           length=n_samples, random_state=0)
+    return y.astype(np.float32)
+
+
+def griffin_lim_from_mel(mel: np.ndarray, cfg: MelConfig, n_iter: int = 32, n_samples: Optional[int] = None) -> np.ndarray:
+    """The Mel inversion users had before neural vocoders: NNLS to linear magnitude, then Griffin-Lim
+    (librosa). mel: (n_mels, T) linear → (n_samples,)."""
+    return griffin_lim(mel_to_linear(mel, cfg), cfg, n_iter, n_samples)
 
 
 def count_params(module: nn.Module) -> int:

@@ -16,9 +16,7 @@ Use :func:`load_checkpoint`, then :func:`build_model_from_checkpoint` (and for t
 """
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Union
 
@@ -26,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_file
 from ..audio.mel import MelFrontend, Standardiser
 from ..config import AudioConfig, MCNNConfig, MelConfig, TrainConfig, WAEConfig, from_dict
 from ..models import build_model
@@ -40,20 +39,9 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(obj: dict, path: Union[str, Path]) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` to a temporary file in the same folder, flushed to disk, then renamed onto ``path``."""
+    with atomic_file(path, fsync=True) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> dict:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..audio.mel import MelFrontend, Standardiser
-from ..config import AudioConfig, MelConfig, TrainConfig
+from ..config import AudioConfig, MelConfig, TrainConfig, check_shapes
 from ..data import augment as aug
 from ..data.corpus import Corpus
 from ..data.dataset import (STREAM_AUGMENT, STREAM_PRIOR, BalancedBatchSampler, RandomBatchSampler, fixed_subset,
@@ -100,6 +100,7 @@ class WAETask(Task):
 
     def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo, state: Optional[dict] = None):
         super().__init__(corpus, cfgs, info)
+        check_shapes(cfgs.audio, cfgs.mel, wae=cfgs.model)
         labels = corpus.labels(self.train_idx)
         self.sampler = BalancedBatchSampler(self.train_idx, labels, cfgs.train.batch_per_class, self.seed,
                                             self.train_synthetic, cfgs.train.synthetic_share)
@@ -109,10 +110,6 @@ class WAETask(Task):
         else:
             self.standardiser = fit_standardiser(corpus, self.train_idx, self.frontend, info)
         self.standardiser = self.standardiser.to(self.device)
-        expect = (cfgs.model.n_mels, cfgs.model.n_frames)
-        if tuple(self.standardiser.mean.shape) != expect:
-            raise ValueError(f"WAE input is {expect} but the log-Mels are {tuple(self.standardiser.mean.shape)}; "
-                             "the Mel config and the model config disagree")
 
     @torch.no_grad()
     def features(self, wave: torch.Tensor) -> torch.Tensor:
@@ -165,9 +162,7 @@ class MCNNTask(Task):
 
     def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo, state: Optional[dict] = None):
         super().__init__(corpus, cfgs, info)
-        if cfgs.model.n_mels != cfgs.mel.n_mels or cfgs.model.hop_length != cfgs.mel.hop_length:
-            raise ValueError(f"MCNN expects {cfgs.model.n_mels} Mel bins at hop {cfgs.model.hop_length}, "
-                             f"the Mel config has {cfgs.mel.n_mels} at hop {cfgs.mel.hop_length}")
+        check_shapes(cfgs.audio, cfgs.mel, mcnn=cfgs.model)
         self.sampler = RandomBatchSampler(self.train_idx, cfgs.train.batch_size, self.seed,
                                           self.train_synthetic, cfgs.train.synthetic_share)
         self.n_samples = cfgs.audio.n_samples

@@ -1,0 +1,34 @@
+"""A tiny randomly initialised bundle (no training needed) for engine, graph, service and kit tests."""
+import numpy as np
+import torch
+
+from neuraldrum.audio.mel import MelFrontend, Standardiser
+from neuraldrum.bundle import PCA, save_bundle
+from neuraldrum.config import tiny
+from neuraldrum.data.synth import synth
+from neuraldrum.models.blocks import ConditionalBatchNorm2d
+from neuraldrum.models.classifier import ClassifierConfig, DrumClassifier
+from neuraldrum.models.mcnn import MCNN
+from neuraldrum.models.wae import ConditionalWAE
+from neuraldrum.taxonomy import CLASSES
+
+
+def random_bundle(out):
+    """Save a tiny random bundle (WAE, MCNN, listener, standardiser fitted on synthesised drums, PCA) to ``out``."""
+    torch.manual_seed(0)
+    p = tiny()
+    wae, mcnn = ConditionalWAE(p.wae).eval(), MCNN(p.mcnn).eval()
+    for m in wae.modules():  # per-class FiLM starts as the identity; make the class matter, as after training
+        if isinstance(m, ConditionalBatchNorm2d):
+            torch.nn.init.normal_(m.scale.weight, 1.0, 0.3)
+            torch.nn.init.normal_(m.shift.weight, 0.0, 0.3)
+    fe = MelFrontend(p.mel)
+    clips = torch.stack([torch.from_numpy(np.pad(synth(c, seed=i), (0, 22016))[:22016])
+                         for i, c in enumerate(CLASSES)])
+    std = Standardiser.fit(fe(clips))
+    clf = DrumClassifier(ClassifierConfig(n_mels=p.mel.n_mels, n_frames=p.wae.n_frames)).eval()
+    z = torch.randn(200, p.wae.latent_dim)
+    pca = {"all": PCA.fit(z)} | {c: PCA.fit(z[i::11] + i) for i, c in enumerate(CLASSES)}
+    save_bundle(out, audio=p.audio, mel=p.mel, wae=wae, mcnn=mcnn, standardiser=std, classes=list(CLASSES),
+                pca=pca, classifier=clf, extra={"metrics": {"note": "random weights"}})
+    return out
