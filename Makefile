@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (the main job) and `make test`.
-.PHONY: setup demo test corpus
+.PHONY: setup demo test corpus mutate
 
 setup:
 	./scripts/setup.sh
@@ -15,4 +15,11 @@ corpus: setup
 	.venv/bin/neuraldrum data stats corpus
 
 test: setup
+	.venv/bin/ruff check src tests
 	.venv/bin/python -m pytest -q
+
+# mutation testing of the core modules, about half an hour on 2 cores; CI runs `make test` only.
+# MODULES="bundle mel" picks some (README, "Mutation testing"); survivors judged equivalent: docs/mutation.md
+mutate: setup
+	.venv/bin/python -c "import mutmut" 2>/dev/null || .venv/bin/pip install -q "mutmut>=3.3"
+	nice -n 10 ./scripts/mutate.sh

@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# chromium: the browser the end-to-end test of `neuraldrum serve` drives (through Playwright's Python package,
+# which is told to use it: Playwright never downloads a browser here); puredata-core: Pure Data without its GUI,
+# which the test of the shipped Pd patch runs headless
 APT_PACKAGES="hydrogen-drumkits hydrogen-drumkits-effects sonic-pi-samples lmms-common fluid-soundfont-gm \
-avldrums.lv2-soundfont libfluidsynth3 libsndfile1"
+avldrums.lv2-soundfont libfluidsynth3 libsndfile1 chromium puredata-core"
 missing=""
 for p in $APT_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -22,7 +25,9 @@ if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
     "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import neuraldrum, torch, pytest, librosa" 2>/dev/null; then
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if ! .venv/bin/python -c "import neuraldrum, torch, pytest, librosa, fastapi, uvicorn, websockets, httpx, hypothesis, playwright, pythonosc, mido, onnx, onnxscript, onnxruntime" 2>/dev/null \
+        || [ ! -x .venv/bin/ruff ]; then
     echo "== installing Python packages"
     .venv/bin/pip install -q --upgrade pip
     # the CPU build of torch; an unpinned torch would pull a multi-GB CUDA build

@@ -1,17 +1,25 @@
 import json
 import os
 
+# Tests never use a GPU: training picks one automatically, and GPU kernels would break the bit-identical resume
+# tests. Set, not setdefault (which would keep a "0" that a GPU machine may export), and before torch is
+# imported, because CUDA reads it once, when it initialises.
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+# live verbs export the model to ONNX once into a cache: in tests, a fresh one, never the user's ~/.cache
+os.environ.setdefault("NEURALDRUM_CACHE", __import__("tempfile").mkdtemp(prefix="neuraldrum-test-cache-"))
+
 import numpy as np
 import pytest
 import torch
-
 from helpers_corpus import write_corpus
+
 from neuraldrum import cli
 from neuraldrum.train.loop import train
 
-# tests never use more threads than the CI machine has, and never a GPU
+if torch.cuda.is_available():  # CUDA was initialised before this file ran (a plugin imported torch and used it)
+    raise pytest.UsageError("tests must not see a GPU: run them with CUDA_VISIBLE_DEVICES= (empty)")
+# and never more threads than the CI machine has
 torch.set_num_threads(min(2, os.cpu_count() or 1))
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 
 @pytest.fixture

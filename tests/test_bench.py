@@ -39,6 +39,10 @@ def test_bench_with_baselines(tiny_bundle):
         assert s["clients"] == c and s["rendered"] >= 1 and s["failed"] == s["overloaded"] == 0
         assert s["rendered"] + s["superseded"] == s["sent"] and s["max_queue"] <= c
         assert s["p95_over_batch8"] == pytest.approx(s["p95_ms"] / r["bench/batch8"]["median_ms"])
+    o = r["bench/onnx"]
+    if "skipped" not in o:
+        assert o["ratio_to_torch_t1"] == pytest.approx(o["generate_t1"]["median_ms"] / r["bench/generate_t1"]["median_ms"])
+        assert o["peak_rss_mb"] > 20 and o["torch_peak_rss_mb"] > 20 and o["install_mb"]["torch"] > 100
     text = format_table(r)
     assert "hifigan_v1" in text and "Griffin-Lim 2" in text and "sounds/s" in text
 
@@ -46,7 +50,7 @@ def test_bench_with_baselines(tiny_bundle):
 def test_bench_cli_json(tiny_bundle, tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert cli.main(["bench", "--model", str(tiny_bundle), "--runs", "5", "--max-seconds", "0.05",
-                     "--no-baselines", "--service-seconds", "0.2", "--json", "--out", str(out)]) == 0
+                     "--no-baselines", "--no-onnx", "--service-seconds", "0.2", "--json", "--out", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert json.loads(out.read_text()) == printed
     assert "bench/hifigan_v1" not in printed and printed["bench/generate_t1"]["median_ms"] > 0

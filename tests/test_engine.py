@@ -142,3 +142,30 @@ def test_bundle_files_get_plain_modes(bundle_dir):
     assert (bundle_dir.stat().st_mode & 0o777) == 0o777 & ~umask
     for f in bundle_dir.iterdir():
         assert (f.stat().st_mode & 0o777) == 0o666 & ~umask, f.name
+
+
+def test_audio_boundary_accepts_layouts_and_names_bad_arguments(engine, tmp_path):
+    import soundfile as sf
+
+    kick = synth("kick", seed=0).astype(np.float32)
+    mono = engine.encode(kick, cls="kick").z
+    for stereo in (np.stack([kick, kick]), np.stack([kick, kick], axis=1)):  # channels-first and channels-last
+        assert np.allclose(engine.encode(stereo, cls="kick").z, mono, atol=1e-5)
+    as_int16 = np.round(kick / np.abs(kick).max() * 20000).astype(np.int16)
+    assert np.allclose(engine.encode(as_int16, cls="kick").z, mono, atol=1e-2)
+    as_uint8 = np.round(kick / np.abs(kick).max() * 100 + 128).astype(np.uint8)  # DC at 128 is removed
+    assert np.allclose(engine.encode(as_uint8, cls="kick").z, mono, atol=0.2)
+    sf.write(str(tmp_path / "k.wav"), kick, 22050, subtype="FLOAT")
+    assert np.allclose(engine.encode(str(tmp_path / "k.wav"), cls="kick").z, mono, atol=1e-5)
+    for bad, match in [((kick, 0), "sample_rate=0"), ((kick, True), "sample_rate=True"),
+                       ((kick, 1), "sample_rate=1"), ((np.zeros((3, 4, 5)), None), "shape"),
+                       ((np.array(["a", "b"]), None), "numbers"), ((np.zeros(61 * 22050), None), "at most 60 s")]:
+        with pytest.raises(ValueError, match=match):
+            engine.encode(bad[0], sample_rate=bad[1], cls="kick")
+    for call, match in [(lambda: engine.generate("kick", z=np.full(engine.latent_dim, np.nan)), "NaN"),
+                        (lambda: engine.generate("kick", controls=Controls(x=1, range=float("inf"))), "range"),
+                        (lambda: engine.variations(engine.encode(kick), 2, amount=float("nan")), "amount"),
+                        (lambda: engine.generate(True), "unknown class"),
+                        (lambda: Engine(engine.bundle, threads=-2), "threads=-2")]:
+        with pytest.raises(ValueError, match=match):
+            call()

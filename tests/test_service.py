@@ -191,3 +191,16 @@ def test_close_cancels_waiting_requests_and_refuses_new_ones(engine):
     assert all(f.cancelled() for f in waiting)
     with pytest.raises(ServiceClosed):
         svc.submit(Voice("shaker", seed=9))
+
+
+def test_a_newer_move_keeps_its_streams_place_in_line(engine):
+    g = Gated(engine)
+    with SoundService(g, max_batch=1) as svc:
+        busy(svc, g)
+        svc.submit(Voice("kick", controls=Controls(x=0.1)), stream="a")
+        svc.submit(Voice("kick", controls=Controls(x=0.2)), stream="b")
+        last = svc.submit(Voice("kick", controls=Controls(x=0.3)), stream="a")  # a moves again: still first
+        g.gate.set()
+        last.result(10)
+        order = [b[0].controls.x for b in g.batches[1:]]
+        assert order[0] == 0.3

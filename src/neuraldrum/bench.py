@@ -10,6 +10,8 @@ Every number comes from one run on one machine, so the ratios are what to compar
   each sending a new position every 16 ms on its own latest-wins stream (``bench/service_c1``, ``_c8``),
   beside the batch-of-8 time (with 8 clients the floor: the worker renders every client's newest move at once);
 - peak resident memory of the process after loading and running the engine, model sizes, FLOPs per sound;
+- the ONNX engine (``Engine(backend="onnx")`` on an export of the same bundle): latency, peak memory of a process
+  that loads it, install size of onnxruntime beside torch (``bench/onnx``);
 - the same latency for Griffin-Lim 32 and 100 iterations (librosa, from the same Mel) and for HiFi-GAN V1, V3
   and Vocos built at their published sizes with random weights (their speed does not depend on the weights),
   with each one's ratio to the MCNN.
@@ -34,7 +36,7 @@ __all__ = ["bench", "service_drag", "format_table", "time_calls", "flops", "peak
 
 
 def service_drag(engine: Engine, clients: int, seconds: float = 5.0, interval_ms: float = 16.0,
-                 cls: Optional[str] = None) -> dict:
+                 cls: Optional[str] = None, max_batch: Optional[int] = None) -> dict:
     """``clients`` threads each drag an XY pad through a :class:`~neuraldrum.service.SoundService`: a new
     position every ``interval_ms`` on its own latest-wins stream, for ``seconds``. Positions never repeat, so
     the cache never answers. Returns "control change → sound ready" (submit → future done) median / p95 / min
@@ -74,7 +76,8 @@ def service_drag(engine: Engine, clients: int, seconds: float = 5.0, interval_ms
             nxt += interval_ms / 1000.0
             time.sleep(max(0.0, nxt - time.perf_counter()))
 
-    with SoundService(engine, max_queue=max(64, 4 * clients), max_batch=max(8, clients), cache_size=0) as svc:
+    opts = {} if max_batch is None else {"max_batch": max_batch}
+    with SoundService(engine, max_queue=max(64, 4 * clients), cache_size=0, **opts) as svc:
         stop = time.perf_counter() + seconds
         threads = [threading.Thread(target=client, args=(i, svc, stop)) for i in range(clients)]
         for th in threads:
@@ -88,16 +91,16 @@ def service_drag(engine: Engine, clients: int, seconds: float = 5.0, interval_ms
         time.sleep(0.3)
         st = svc.stats()
     out = summarise_ms(lat) if lat else {"median_ms": None, "p95_ms": None, "min_ms": None, "runs": 0}
-    out.update(clients=clients, seconds=seconds, interval_ms=interval_ms, sent=counts["sent"],
+    out.update(clients=clients, seconds=seconds, max_batch=svc.max_batch, interval_ms=interval_ms, sent=counts["sent"],
                rendered=st["rendered"], superseded=st["superseded"], overloaded=counts["overloaded"],
                failed=counts["failed"], max_queue=st["max_queue_seen"], queued_at_end=queued_at_end,
-               mean_batch=st["rendered"] / max(1, st["batches"]))
+               mean_batch=st["rendered"] / max(1, st["batches"]), mean_batch_ms=st["mean_batch_ms"])
     return out
 
 
 @torch.inference_mode()
 def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: bool = True,
-          gl_iters=(32, 100), progress: bool = True, service_seconds: float = 5.0) -> dict:
+          gl_iters=(32, 100), progress: bool = True, service_seconds: float = 5.0, onnx: bool = True) -> dict:
     """All of the module docstring's measurements. Returns '/'-keyed results."""
     from .models.baselines import BASELINES, count_params, griffin_lim_from_mel
 
@@ -152,23 +155,83 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
         for n in gl_iters:
             say(f"Griffin-Lim {n}")
             m = mel[0].numpy()
-            r = time_calls(lambda: griffin_lim_from_mel(m, b.mel, n, eng.n_samples), runs, warmup=1,
+            r = time_calls(lambda m=m, n=n: griffin_lim_from_mel(m, b.mel, n, eng.n_samples), runs, warmup=1,
                            max_seconds=max_seconds)
             r["ratio_to_mcnn_t1"] = r["median_ms"] / mcnn1
             out[f"bench/gl{n}"] = r
         for name, build in BASELINES.items():
             net = build(b.mel.n_mels).eval()
-            entry = {"params": count_params(net), "flops": flops(lambda: net(x))}
+            entry = {"params": count_params(net), "flops": flops(lambda net=net: net(x))}
             for threads in sorted({1, all_threads}):
                 with torch_threads(threads):
                     say(f"{name}, {threads} thread(s)")
-                    r = time_calls(lambda: net(x), runs, warmup=2, max_seconds=max_seconds)
+                    r = time_calls(lambda net=net: net(x), runs, warmup=2, max_seconds=max_seconds)
                     mc = out[f"bench/inverter_t{threads}"]["median_ms"]
                     entry[f"t{threads}"] = {**r, "ratio_to_mcnn": r["median_ms"] / mc}
             out[f"bench/{name}"] = entry
             del net
     out["bench/n_frames"] = int(n_frames)
+    if onnx:
+        say("ONNX engine (onnxruntime) beside the torch one")
+        out["bench/onnx"] = onnx_vs_torch(b, out, runs, max_seconds, all_threads)
     return out
+
+
+def _package_mb(name: str) -> Optional[float]:
+    """Size on disk of an installed package's folder, MB (None if absent)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(list(spec.submodule_search_locations)[0])
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 2 ** 20
+
+
+def _process_rss_mb(code: str) -> float:
+    """Peak RSS (MB) of a fresh Python process running ``code`` (which must print nothing else)."""
+    import subprocess
+    import sys
+
+    probe = code + "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return float(r.stdout.strip().splitlines()[-1])
+
+
+def onnx_vs_torch(bundle, out: dict, runs: int, max_seconds: float, all_threads: int) -> dict:
+    """The same bundle exported to ONNX and run by ``Engine(backend="onnx")``: ``generate`` latency at 1 and all
+    threads (ratio to torch's in this run), peak memory of a process that loads each engine and makes 10 sounds,
+    and the install size of onnxruntime beside torch."""
+    import importlib.util
+    import tempfile
+
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None:
+        return {"skipped": "onnxruntime / onnxscript not installed"}
+    import logging
+    import warnings
+
+    from .export.models import export
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    r: dict = {}
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folder = f"{tmp}/onnx"
+        export(bundle, "onnx", folder, check=False)
+        z = Engine(folder, backend="onnx", warm=False).sample_prior(1, 0)[0]
+        for t in sorted({1, all_threads}):
+            eng = Engine(folder, backend="onnx", threads=t)
+            r[f"generate_t{t}"] = time_calls(lambda eng=eng: eng.generate(eng.classes[0], z=z), runs,
+                                             max_seconds=max_seconds)
+            r[f"ratio_to_torch_t{t}"] = r[f"generate_t{t}"]["median_ms"] / out[f"bench/generate_t{t}"]["median_ms"]
+        make = "[e.generate(e.classes[k % 11], seed=k) for k in range(10)]"
+        r["peak_rss_mb"] = _process_rss_mb(f"from neuraldrum.engine import Engine\ne = Engine({folder!r}, "
+                                           f"backend='onnx')\n{make}")
+        r["torch_peak_rss_mb"] = _process_rss_mb(f"from neuraldrum.engine import Engine\ne = Engine("
+                                                 f"{str(bundle.path) if bundle.path else None!r})\n{make}")
+    r["install_mb"] = {"onnxruntime": _package_mb("onnxruntime"), "torch": _package_mb("torch")}
+    return r
 
 
 def format_table(r: dict) -> str:
@@ -197,6 +260,12 @@ def format_table(r: dict) -> str:
         if e:
             ratio = f"×{e['t1']['ratio_to_mcnn']:.1f} MCNN (1 thread)"
             lines.append(f"{name + ' (random weights)':28s} {cell(e['t1']):>20s} {cell(e.get(f't{T}')):>20s}  {ratio}")
+    o = r.get("bench/onnx") or {}
+    if "generate_t1" in o:
+        lines.append(f"{'generate, ONNX engine':28s} {cell(o['generate_t1']):>20s} {cell(o.get(f'generate_t{T}')):>20s}"
+                     f"  ×{o['ratio_to_torch_t1']:.2f} torch (1 thread)")
+        lines.append(f"ONNX engine: peak memory {o['peak_rss_mb']:.0f} MB (torch engine {o['torch_peak_rss_mb']:.0f} MB); "
+                     f"install onnxruntime {o['install_mb']['onnxruntime']:.0f} MB, torch {o['install_mb']['torch']:.0f} MB")
     for t in sorted({1, T}):
         lines.append(f"throughput, batch 16, {t} thread(s): {r[f'bench/throughput_b16_t{t}_sounds_per_s']:.0f} sounds/s")
     lines.append(f"peak memory {r['bench/peak_rss_mb']:.0f} MB; parameters {r['bench/params']}; "
@@ -206,7 +275,7 @@ def format_table(r: dict) -> str:
 
 def _cmd(args: argparse.Namespace) -> int:
     r = bench(args.model, runs=args.runs, max_seconds=args.max_seconds, baselines=not args.no_baselines,
-              progress=not args.json, service_seconds=args.service_seconds)
+              progress=not args.json, service_seconds=args.service_seconds, onnx=not args.no_onnx)
     if args.out:
         from .audio.io import atomic_write_text
         atomic_write_text(args.out, json.dumps(r, indent=1))
@@ -221,6 +290,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seconds", type=float, default=30.0,
                    help="stop a measurement after this long (≥ 5 calls); the number of calls is reported")
     p.add_argument("--no-baselines", action="store_true", help="only this model's stages")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX engine comparison")
     p.add_argument("--service-seconds", type=float, default=5.0, help="how long each sound-service drag runs")
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.add_argument("--json", action="store_true")

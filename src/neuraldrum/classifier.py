@@ -83,7 +83,7 @@ def train_classifier(corpus: Corpus, mel_cfg: MelConfig, epochs: int = 40, batch
     g = torch.Generator().manual_seed(seed)
     best, best_state, history = -1.0, None, []
     bar = tqdm(range(epochs), desc="classifier", disable=not progress)
-    for epoch in bar:
+    for _ in bar:
         model.train()
         perm = torch.as_tensor(tr)[torch.randperm(len(tr), generator=g)]
         for i in range(0, len(perm), batch_size):

@@ -18,20 +18,31 @@ COMMAND_MODULES = (
     "neuraldrum.sounds",
     "neuraldrum.evaluate",
     "neuraldrum.bench",
+    "neuraldrum.export.models",
+    "neuraldrum.web.server",
+    "neuraldrum.control.commands",
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# the sound verbs' module imports no torch, so `--backend onnx` runs without it; loading only the module a verb
+# needs also makes every verb start faster
+VERB_MODULES = {verb: "neuraldrum.sounds" for verb in
+                ("generate", "encode", "resynth", "variations", "morph", "kit", "classes")}
+
+
+def build_parser(verb: Optional[str] = None) -> argparse.ArgumentParser:
+    """The whole command line, or only the module that defines ``verb`` when that is known."""
     parser = argparse.ArgumentParser(prog="neuraldrum", description="A real-time neural drum machine.")
     parser.add_argument("--version", action="version", version=f"neuraldrum {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in [VERB_MODULES[verb]] if verb in VERB_MODULES else COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -41,6 +52,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `neuraldrum … | head`: the reader left; not an error worth a traceback
+        sys.stderr.close()
+        return 141
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         # our errors name the file or field; no traceback for a user's mistake
         print(f"neuraldrum: error: {e}", file=sys.stderr)

@@ -1,9 +1,13 @@
 """The synthesis engine: the one object that turns (class, latent, controls or a :class:`Voice`) into a drum sound.
 
-No training code is imported here. The engine holds the two inference graphs of :mod:`neuraldrum.graphs`
-(:class:`Generator`, :class:`Analyzer`), which have no mutable state, so every method may be called from many
-threads at once without a lock; live use (queues, latest-wins, batching, caching) is the sound service's job
-(:mod:`neuraldrum.service`). The engine warms itself up on load, so the first call is as fast as the rest.
+No training code is imported here, and no torch either: the engine's own logic (controls, voices, prior draws,
+clip preparation, sampler controls) is numpy, and the two inference graphs run in a backend —
+``backend="torch"`` (:class:`neuraldrum.graphs.TorchBackend`: a model bundle, eager PyTorch) or
+``backend="onnx"`` (:class:`neuraldrum.onnx_backend.OnnxBackend`: a ``neuraldrum export`` folder run by
+onnxruntime, in a process that never imports torch). The graphs have no mutable state, so every method may be
+called from many threads at once without a lock; live use (queues, latest-wins, batching, caching) is the sound
+service's job (:mod:`neuraldrum.service`). The engine warms itself up on load, so the first call is as fast as
+the rest.
 
 Controls follow the paper: an XY pad over two latent axes, a "fine" knob on a third, and a range
 selector that scales how far the pad reaches. Axes are the class's principal components P1, P2, P3 of
@@ -11,20 +15,17 @@ the training latents (``axes="pca"``), or two chosen latent dimensions (``axes=(
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
-import torch
 
-from .audio.io import prepare_clip, resample
-from .bundle import Bundle, load_bundle
-from .graphs import Analyzer, Generator
+from .audio.io import check_signal, load, prepare_clip, resample
 from .sampler import apply_sampler
 from .voice import Controls, Voice
 
-__all__ = ["Engine", "Encoded", "Controls", "Voice"]
+__all__ = ["Engine", "Encoded", "Controls", "Voice", "BACKENDS"]
+BACKENDS = ("torch", "onnx")
 
 
 @dataclass
@@ -40,33 +41,54 @@ class Engine:
     """Generate, encode, resynthesise, vary and morph drum sounds with a model bundle.
 
     Args:
-        bundle: a loaded :class:`~neuraldrum.bundle.Bundle`, a path to one, or None for the default.
-        threads: torch intra-op threads (None leaves torch's setting). Process-wide, as in torch.
+        bundle: torch backend: a loaded :class:`~neuraldrum.bundle.Bundle`, a path to one, or None for the
+            default. ONNX backend: a folder written by ``neuraldrum export --format onnx``.
+        threads: intra-op threads (None leaves the backend's default). For torch this is process-wide.
         warm: run one generation at load so the first real call is not slower than the rest.
-        device: where the graphs run ("cpu", "cuda", …); None = CUDA when available, else the CPU.
+        device: torch backend only: where the graphs run ("cpu", "cuda", …); None = CUDA when available.
+        backend: "torch" or "onnx".
     """
 
-    def __init__(self, bundle: Union[Bundle, str, None] = None, threads: Optional[int] = None, warm: bool = True,
-                 device: Union[str, torch.device, None] = None):
-        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    def __init__(self, bundle: Any = None, threads: Optional[int] = None, warm: bool = True,
+                 device: Any = None, backend: str = "torch"):
         if threads is not None:
+            import os
+
             n = os.cpu_count() or 1
             if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4 * n:
                 raise ValueError(f"threads={threads!r} must be a whole number from 1 to {4 * n} (4 × the CPU count)")
-            torch.set_num_threads(threads)
-        b = self.bundle
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.sample_rate = b.audio.sample_rate
-        self.n_samples = b.audio.n_samples
-        self.classes = b.classes
-        self.latent_dim = b.wae.cfg.latent_dim
-        self.temperature = float(b.meta.get("prior_temperature", 1.0))
-        self.generator = Generator(b).to(self.device)
-        self.analyzer = Analyzer(b).to(self.device)
-        self.frontend = self.analyzer.frontend
+        if backend == "torch":
+            from .graphs import TorchBackend
+
+            self.backend = TorchBackend(bundle, threads=threads, device=device)
+        elif backend == "onnx":
+            from .onnx_backend import OnnxBackend
+
+            self.backend = OnnxBackend(bundle, threads=threads)
+        else:
+            raise ValueError(f"backend={backend!r}: choose from {', '.join(BACKENDS)}")
+        info = self.backend.info
+        self.sample_rate: int = info["sample_rate"]
+        self.n_samples: int = info["n_samples"]
+        self.classes: list[str] = list(info["classes"])
+        self.latent_dim: int = info["latent_dim"]
+        self.temperature: float = float(info["prior_temperature"])
+        self.has_classifier: bool = info["has_classifier"]
+        self.model_sha256: str = info["sha256"]
+        self.model_path: Optional[str] = info["path"]
+        self.pca: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = info["pca"]  # mean, axes (K, D), scales
         if warm:
             for _ in range(2):
                 self.generate(self.classes[0], seed=0)
+
+    def __getattr__(self, name: str):
+        # the torch backend's objects (bundle, graphs, Mel front end), for evaluation and benchmarks
+        if name in ("bundle", "generator", "analyzer", "frontend", "device"):
+            backend = self.__dict__.get("backend")
+            if backend is not None and hasattr(backend, name):
+                return getattr(backend, name)
+            raise AttributeError(f"Engine.{name} exists only with backend='torch'")
+        raise AttributeError(name)
 
     # ------------------------------------------------------------------ helpers
     def class_index(self, cls: Union[str, int]) -> int:
@@ -80,12 +102,12 @@ class Engine:
         return self.classes.index(cls)
 
     def _pca(self, cls: str):
-        return self.bundle.pca.get(cls) or self.bundle.pca.get("all")
+        return self.pca.get(cls) or self.pca.get("all")
 
     def class_centre(self, cls: Union[str, int]) -> np.ndarray:
         """The class's mean training latent (the pad's centre), (D,); zeros when the bundle has no PCA."""
         pca = self._pca(self.classes[self.class_index(cls)])
-        return pca.mean.numpy().copy() if pca is not None else np.zeros(self.latent_dim, np.float32)
+        return pca[0].copy() if pca is not None else np.zeros(self.latent_dim, np.float32)
 
     def _z(self, z, name: str = "z") -> np.ndarray:
         a = np.asarray(z, dtype=np.float32)
@@ -101,21 +123,22 @@ class Engine:
         c = controls.validate()
         name = self.classes[self.class_index(cls)]
         pca = self._pca(name)
-        base = torch.as_tensor(self._z(z0, "z0") if z0 is not None else self.class_centre(name))
+        base = self._z(z0, "z0") if z0 is not None else self.class_centre(name)
         if c.axes == "pca":
             if pca is None:
                 raise ValueError("this bundle has no PCA axes; use axes=(i, j)")
-            k = min(3, pca.components.shape[0])
-            w = torch.tensor([c.x, c.y, c.fine][:k], dtype=torch.float32) * pca.scales[:k]
-            return (base + 0.5 * c.range * (w @ pca.components[:k])).numpy()
+            _, axes, scales = pca
+            k = min(3, axes.shape[0])
+            w = np.asarray([c.x, c.y, c.fine][:k], dtype=np.float32) * scales[:k]
+            return (base + np.float32(0.5 * c.range) * (w @ axes[:k])).astype(np.float32)
         i, j = (int(a) for a in c.axes)
         for a in (i, j):
             if not 0 <= a < self.latent_dim:
                 raise ValueError(f"latent dimension {a} out of range 0..{self.latent_dim - 1}")
-        z = base.clone()
+        z = base.copy()
         z[i] += 0.5 * c.range * c.x
         z[j] += 0.5 * c.range * c.y
-        return z.numpy()
+        return z
 
     def voice_z(self, voice: Voice) -> np.ndarray:
         """The latent a :class:`Voice` decodes: its start (z, a prior draw, or the class centre), moved by its
@@ -143,10 +166,7 @@ class Engine:
             raise ValueError(f"z has shape {z.shape}; expected ({len(idx)}, {self.latent_dim}) for {len(idx)} classes")
         if not np.all(np.isfinite(z)):
             raise ValueError("z holds NaN or infinite values")
-        with torch.inference_mode():
-            w = self.generator(torch.tensor(idx, dtype=torch.long, device=self.device),
-                               torch.from_numpy(z).to(self.device))
-        return w.cpu().numpy()
+        return self.backend.generate(np.asarray(idx, dtype=np.int64), z)
 
     def render(self, voices: Sequence[Voice]) -> list[np.ndarray]:
         """Make each voice's sound in one batch: (n_samples,) float32 each, or another length where the voice's
@@ -188,32 +208,66 @@ class Engine:
         return (t * np.random.default_rng(seed).standard_normal((n, self.latent_dim))).astype(np.float32)
 
     # ------------------------------------------------------------------ analysis
-    def _clip(self, audio: np.ndarray, sample_rate: Optional[int]) -> torch.Tensor:
-        x = np.asarray(audio, dtype=np.float32).reshape(-1)
-        if sample_rate and sample_rate != self.sample_rate:
-            x = resample(x, sample_rate, self.sample_rate)
+    MAX_SECONDS = 60.0  # longer input is refused: the engine reads only its first second anyway
+    RATES = (1000, 768000)  # sample rates accepted for arrays
+
+    def _clip(self, audio: Any, sample_rate: Optional[int]) -> np.ndarray:
+        """Any sound → the corpus recipe (onset-aligned, fitted, peak-normalised), (1, n_samples) float32.
+
+        ``audio``: a file path (read with :func:`neuraldrum.audio.io.load`), or an array: (N,) mono, or
+        channels-first (C, N) / channels-last (N, C) with C ≤ 8 (mixed to mono). Integer arrays are scaled from
+        their full range (uint8 is centred on 128). ``sample_rate``: the array's rate, None = the model's."""
+        from pathlib import Path
+
+        if isinstance(audio, (str, Path)):
+            return prepare_clip(load(audio, self.sample_rate, self.MAX_SECONDS), self.n_samples,
+                                self.sample_rate, name=audio)[0][None]
+        if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer))
+                                        or not self.RATES[0] <= sample_rate <= self.RATES[1]):
+            raise ValueError(f"sample_rate={sample_rate!r} must be a whole number of Hz from {self.RATES[0]} to "
+                             f"{self.RATES[1]}")
+        rate = int(sample_rate or self.sample_rate)
+        x = np.asarray(audio)
+        if x.dtype == bool or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise ValueError(f"audio must be numbers (a float or integer array) or a file path, not {x.dtype}")
+        if np.issubdtype(x.dtype, np.unsignedinteger):
+            half = float(np.iinfo(x.dtype).max + 1) / 2
+            x = (x.astype(np.float64) - half) / half
+        elif np.issubdtype(x.dtype, np.integer):
+            x = x.astype(np.float64) / float(-np.iinfo(x.dtype).min)
+        if x.ndim == 2 and min(x.shape) <= 8:
+            x = x.mean(axis=0 if x.shape[0] <= 8 and x.shape[0] < x.shape[1] else 1)
+        if x.ndim != 1:
+            raise ValueError(f"audio has shape {x.shape}: give (N,) mono, (C, N) or (N, C) with at most 8 channels")
+        if x.size > self.MAX_SECONDS * rate:
+            raise ValueError(f"audio is {x.size / rate:.1f} s long at {rate} Hz; the engine takes at most "
+                             f"{self.MAX_SECONDS:g} s")
+        x = x.astype(np.float32)
+        if rate != self.sample_rate:
+            check_signal(x)
+            x = resample(x, rate, self.sample_rate)
         clip, _ = prepare_clip(x, self.n_samples, self.sample_rate)
-        return torch.from_numpy(clip)[None].to(self.device)
+        return clip[None]
 
     def _analyse(self, audio: np.ndarray, sample_rate: Optional[int], cls: Optional[Union[str, int]]):
+        if cls is None and not self.has_classifier:
+            raise ValueError("this model has no classifier; pass the class explicitly")
         c = -1 if cls is None else self.class_index(cls)
-        with torch.inference_mode():
-            z, p, used = self.analyzer(self._clip(audio, sample_rate), torch.tensor([c], device=self.device))
-        return z[0].cpu().numpy().astype(np.float32), p[0].cpu().numpy(), int(used[0])
+        z, p, used = self.backend.analyse(self._clip(audio, sample_rate), np.asarray([c], dtype=np.int64))
+        return z[0].astype(np.float32), p[0], int(used[0])
 
     def classify(self, audio: np.ndarray, sample_rate: Optional[int] = None) -> dict:
-        """Class probabilities of a sound, {class: p}, from the bundle's classifier."""
-        if self.bundle.classifier is None:
-            raise ValueError("this bundle has no classifier; pass the class explicitly")
-        with torch.inference_mode():
-            p = self.analyzer.probs(self.analyzer.logmel(self._clip(audio, sample_rate)))[0]
-        return {c: float(v) for c, v in zip(self.classes, p.cpu())}
+        """Class probabilities of a sound, {class: p}, from the model's classifier."""
+        if not self.has_classifier:
+            raise ValueError("this model has no classifier; pass the class explicitly")
+        p = self._analyse(audio, sample_rate, None)[1]
+        return {c: float(v) for c, v in zip(self.classes, p)}
 
     def encode(self, audio: np.ndarray, sample_rate: Optional[int] = None,
                cls: Optional[Union[str, int]] = None) -> Encoded:
         """A sound → its latent. The class is predicted by the classifier unless given."""
         z, p, used = self._analyse(audio, sample_rate, cls)
-        probs = {c: float(v) for c, v in zip(self.classes, p)} if self.bundle.classifier is not None else {}
+        probs = {c: float(v) for c, v in zip(self.classes, p)} if self.has_classifier else {}
         return Encoded(z, self.classes[used], probs)
 
     def resynth(self, audio: np.ndarray, sample_rate: Optional[int] = None,
@@ -240,13 +294,53 @@ class Engine:
         z_t with both classes and mixes their log-Mels with weights (1 - t, t). Returns (steps, n_samples)."""
         if steps < 2:
             raise ValueError(f"steps={steps}: a morph needs at least 2 steps")
-        g, dev = self.generator, self.device
-        t = torch.linspace(0, 1, steps, device=dev)[:, None]
-        z = (1 - t) * torch.as_tensor(a.z, device=dev) + t * torch.as_tensor(b.z, device=dev)
+        t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
+        z = ((1 - t) * np.asarray(a.z, np.float32) + t * np.asarray(b.z, np.float32)).astype(np.float32)
         ia, ib = self.class_index(a.cls), self.class_index(b.cls)
-        with torch.inference_mode():
-            la = g.logmel(torch.full((steps,), ia, device=dev), z)
-            if ia != ib:
-                tt = t[:, :, None]
-                la = (1 - tt) * la + tt * g.logmel(torch.full((steps,), ib, device=dev), z)
-            return g.invert(la).cpu().numpy()
+        if ia == ib:
+            return self.generate_batch([ia] * steps, z)
+        return self.backend.mix(np.full(steps, ia, np.int64), np.full(steps, ib, np.int64), t[:, 0], z)
+
+
+def _say(msg: str) -> None:
+    import sys
+
+    print(f"neuraldrum: {msg}", file=sys.stderr, flush=True)
+
+
+def playing_engine(model: Any = None, threads: Optional[int] = None, backend: str = "auto",
+                   cache: Any = None, say=_say) -> Engine:
+    """The engine for live use (``serve``, ``osc``, ``play``). ``backend="auto"`` picks ONNX, which runs the same
+    graphs faster on a CPU than eager torch (``neuraldrum bench``, ``bench/onnx``): an export folder is used as
+    it is; a bundle (or the default) is exported once into ``cache`` (default ``$NEURALDRUM_CACHE`` or
+    ``~/.cache/neuraldrum``), keyed by its weights' checksum and the package version; without onnxruntime or the
+    exporter it falls back to torch. "torch" and "onnx" force a backend."""
+    import os
+    from pathlib import Path
+
+    if backend != "auto":
+        return Engine(model, threads=threads, backend=backend)
+    if model is not None and (Path(model) / "generator.onnx").is_file():
+        return Engine(model, threads=threads, backend="onnx")
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx", "onnxscript")):
+        return Engine(model, threads=threads, backend="torch")
+    from . import __version__
+    from .bundle import DEFAULT_BUNDLE, read_meta
+
+    sha = read_meta(model or DEFAULT_BUNDLE)["weights"]["sha256"]
+    root = Path(cache or os.environ.get("NEURALDRUM_CACHE") or Path.home() / ".cache" / "neuraldrum")
+    folder = root / f"onnx-{sha[:16]}-{__version__}"
+    if not (folder / "generator.onnx").is_file():
+        import logging
+        import warnings
+
+        from .export.models import export
+
+        say(f"preparing the ONNX engine for this model, once (≈ 20 s) → {folder}")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export(model, "onnx", folder)
+    return Engine(folder, threads=threads, backend="onnx")

@@ -15,13 +15,15 @@ same function with ≈ 30 % less time on a CPU, since no multiply ever meets an 
 from __future__ import annotations
 
 import math
+from typing import Any, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .audio.mel import MelFrontend
-from .bundle import Bundle
+from .bundle import Bundle, load_bundle
 from .models.mcnn import MCNN
 from .sampler import PEAK as OUT_PEAK  # -1 dBFS, the same peak the sampler controls normalise to
 
@@ -78,6 +80,13 @@ class PolyphaseMCNN(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """Linear Mel (B, n_mels, T) → masked waveform (B, T · hop), as ``MCNN.infer``."""
+        wave, logits = self.parts(mel)
+        return wave * (logits > 0.0).to(wave.dtype)
+
+    def parts(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Linear Mel (B, n_mels, T) → (wave before the mask, mask logits), each (B, T · hop). A sample whose
+        logit is near 0 may flip between implementations (the mask is binarised): compare these, not only
+        :meth:`forward`."""
         y = mel
         n = len(self.groups)
         for i in range(n):
@@ -87,8 +96,7 @@ class PolyphaseMCNN(nn.Module):
             if i < n - 1:
                 y = F.elu(y)
         y = y.view(y.shape[0], self.n_heads, 2, y.shape[-1])
-        wave = self.squash((y[:, :, 0] * self.head_scale[None, :, None]).sum(dim=1))
-        return wave * (y[:, :, 1].sum(dim=1) > 0.0).to(wave.dtype)
+        return self.squash((y[:, :, 0] * self.head_scale[None, :, None]).sum(dim=1)), y[:, :, 1].sum(dim=1)
 
 
 class Generator(nn.Module):
@@ -131,6 +139,13 @@ class Generator(nn.Module):
         wave = wave * ramp
         peak = wave.abs().amax(dim=1, keepdim=True).clamp(min=1e-6)
         return wave * (OUT_PEAK / peak)
+
+    def mask_logits(self, cls: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The inverter's support-mask logits of the sound, (B, n_samples): where |logit| is tiny a sample may be
+        kept by one implementation and zeroed by another."""
+        mel = (torch.exp(self.logmel(cls, z)) - self.log_floor).clamp(min=0.0)
+        logits = self.inverter.parts(mel)[1][:, : self.n_samples]
+        return F.pad(logits, (0, self.n_samples - logits.shape[1]))
 
     def forward(self, cls: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """cls (B,) long, z (B, D) float → waveform (B, n_samples) float, peak −1 dBFS."""
@@ -175,8 +190,63 @@ class Analyzer(nn.Module):
         if self.classifier is not None:
             p = self.probs(lm)
             cls = torch.where(cls < 0, p.argmax(dim=1), cls)
-        else:
-            if bool((cls < 0).any()):
-                raise ValueError("this bundle has no classifier; pass the class explicitly")
+        else:  # callers check; here (no data-dependent branch, so the graph exports) −1 becomes class 0
             p = torch.full((wave.shape[0], self.n_classes), 1.0 / self.n_classes, device=wave.device)
+            cls = cls.clamp(min=0)
         return self.latent(lm, cls), p, cls
+
+
+def model_info(bundle: Bundle) -> dict:
+    """What an engine (and an export) needs to know about a bundle besides its graphs: classes, rates, sizes,
+    the prior temperature, the PCA axes the controls move along (3 per class, numpy), classifier presence, the
+    weights' checksum and path."""
+    pca = {name: (p.mean.numpy().astype(np.float32), p.components[:3].numpy().astype(np.float32),
+                  p.scales[:3].numpy().astype(np.float32)) for name, p in bundle.pca.items()}
+    return {"classes": bundle.classes, "sample_rate": int(bundle.audio.sample_rate),
+            "n_samples": int(bundle.audio.n_samples), "latent_dim": int(bundle.wae.cfg.latent_dim),
+            "prior_temperature": float(bundle.meta.get("prior_temperature", 1.0)),
+            "has_classifier": bundle.classifier is not None, "sha256": bundle.meta["weights"]["sha256"],
+            "path": str(bundle.path) if bundle.path is not None else None, "pca": pca}
+
+
+class TorchBackend:
+    """The engine's graphs in eager PyTorch. numpy in, numpy out.
+
+    Args:
+        bundle: a :class:`Bundle`, a path to one, or None for the packaged default.
+        threads: torch intra-op threads (process-wide), None = torch's default.
+        device: None = CUDA when available, else the CPU.
+    """
+
+    name = "torch"
+
+    def __init__(self, bundle: Any = None, threads: Optional[int] = None, device: Any = None):
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.generator = Generator(self.bundle).to(self.device)
+        self.analyzer = Analyzer(self.bundle).to(self.device)
+        self.frontend = self.analyzer.frontend
+        self.info = model_info(self.bundle)
+
+    def _t(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+    @torch.inference_mode()
+    def generate(self, cls: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """cls (B,) int64, z (B, D) float32 → (B, n_samples) float32."""
+        return self.generator(self._t(cls), self._t(z)).cpu().numpy()
+
+    @torch.inference_mode()
+    def analyse(self, wave: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """wave (B, n_samples) prepared clips, cls (B,) int64 (−1 = predicted) → z, probs, class used."""
+        z, p, used = self.analyzer(self._t(wave), self._t(cls))
+        return z.cpu().numpy(), p.cpu().numpy(), used.cpu().numpy()
+
+    @torch.inference_mode()
+    def mix(self, cls_a: np.ndarray, cls_b: np.ndarray, t: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Decode z (B, D) with both classes, mix the log-Mels (1 − t)·a + t·b (t: (B,)), invert → (B, n_samples)."""
+        g, z_t, tt = self.generator, self._t(z), self._t(t.astype(np.float32))[:, None, None]
+        lm = (1 - tt) * g.logmel(self._t(cls_a), z_t) + tt * g.logmel(self._t(cls_b), z_t)
+        return g.invert(lm).cpu().numpy()

@@ -147,7 +147,7 @@ def load_kit(path: Union[str, Path]) -> Kit:
 
 def model_info(engine: Engine) -> dict:
     """What identifies the engine's model in a kit: the weights' sha256 and the bundle path."""
-    return {"sha256": engine.bundle.meta["weights"]["sha256"], "path": str(engine.bundle.path)}
+    return {"sha256": engine.model_sha256, "path": engine.model_path}
 
 
 def new_kit(engine: Engine, seed: Optional[int] = 0, temperature: Optional[float] = None,
@@ -171,21 +171,28 @@ def render_kit(engine: Engine, kit: Kit) -> list[np.ndarray]:
     """Each slot's sound, rendered one voice at a time (so a slot's sound does not depend on its neighbours)."""
     kit.validate()
     sha = kit.model.get("sha256")
-    if sha and sha != engine.bundle.meta["weights"]["sha256"]:
+    if sha and sha != engine.model_sha256:
         warnings.warn(f"kit {kit.name!r} was made with another model (weights {sha[:12]}…); its sounds will differ",
                       stacklevel=2)
     return [engine.render([s.voice])[0] for s in kit.slots]
 
 
-def write_kit(engine: Engine, kit: Kit, out: Union[str, Path]) -> Path:
-    """Render ``kit`` into the folder ``out`` (``<slot>.wav`` + ``kit.json``), which appears whole or not at all.
-    An existing ``out`` is replaced only if it is empty or a kit folder (holds ``kit.json``)."""
+def check_kit_folder(out: Union[str, Path]) -> Path:
+    """``out`` as a Path, if a kit may be written there: it does not exist, or is an empty folder, or a kit folder
+    (holds ``kit.json``). Anything else (a file, a user's folder) is refused, so a kit never replaces it."""
     out = Path(out)
     if out.exists():
         if not out.is_dir():
             raise FileExistsError(f"{out}: exists and is not a folder")
         if any(out.iterdir()) and not (out / KIT_FILE).is_file():
             raise FileExistsError(f"{out}: a folder that is not a kit; choose a new or empty folder")
+    return out
+
+
+def write_kit(engine: Engine, kit: Kit, out: Union[str, Path]) -> Path:
+    """Render ``kit`` into the folder ``out`` (``<slot>.wav`` + ``kit.json``), which appears whole or not at all.
+    An existing ``out`` is replaced only if it is empty or a kit folder (:func:`check_kit_folder`)."""
+    out = check_kit_folder(out)
     waves = render_kit(engine, kit)
     saved = Kit(kit.slots, kit.name, engine.sample_rate, model_info(engine), kit.info)
     with atomic_folder(out) as tmp:

@@ -3,8 +3,9 @@
 One render worker thread takes requests from a bounded queue and renders them through the engine's generator:
 
 - **latest-wins streams**: a request submitted with ``stream=KEY`` replaces that stream's request still waiting
-  in the queue (a pad drag sends ~60 moves a second; only the newest matters). The replaced request's future is
-  cancelled, never rendered.
+  in the queue, in its place in line (a pad drag sends ~60 moves a second; only the newest matters, and a
+  stream that keeps moving is not pushed to the back). The replaced request's future is cancelled, never
+  rendered.
 - **micro-batching**: whatever is waiting when the worker becomes free (up to ``max_batch``) is rendered in one
   batch, which costs much less than one call per request.
 - **a voice cache**: the last ``cache_size`` rendered voices, so replaying a pad or a kit slot costs nothing.
@@ -71,7 +72,7 @@ class SoundService:
         self._cond = threading.Condition()
         self._closed = False
         self.counts = {"submitted": 0, "rendered": 0, "batches": 0, "superseded": 0, "cancelled": 0,
-                       "cache_hits": 0, "overloaded": 0, "errors": 0, "max_queue_seen": 0}
+                       "cache_hits": 0, "overloaded": 0, "errors": 0, "max_queue_seen": 0, "render_ms": 0.0}
         self.threads_per_worker = threads_per_worker
         self._workers = [threading.Thread(target=self._run, name=f"neuraldrum-render-{k}", daemon=True)
                          for k in range(workers)]
@@ -95,16 +96,17 @@ class SoundService:
                 self.counts["cache_hits"] += 1
                 fut.set_result(hit)
                 return fut
+            job = _Job(voice, fut, stream)
             old = self._streams.get(stream) if stream is not None else None
-            if old is not None and old.future.cancel():
-                self._queue.remove(old)
+            if old is not None and old.future.cancel():  # the newer move takes the older one's place in line
+                self._queue[self._queue.index(old)] = job
                 self.counts["superseded"] += 1
             elif len(self._queue) >= self.max_queue:
                 self.counts["overloaded"] += 1
                 raise ServiceOverloaded(f"the sound service is overloaded ({len(self._queue)} requests waiting); "
                                         "try again later or send fewer requests")
-            job = _Job(voice, fut, stream)
-            self._queue.append(job)
+            else:
+                self._queue.append(job)
             if stream is not None:
                 self._streams[stream] = job
             self.counts["max_queue_seen"] = max(self.counts["max_queue_seen"], len(self._queue))
@@ -122,9 +124,11 @@ class SoundService:
 
     def stats(self) -> dict:
         """Counters since start: submitted, rendered, batches, superseded, cancelled, cache_hits, overloaded,
-        errors, max_queue_seen; plus queued (now) and cached (now)."""
+        errors, max_queue_seen, render_ms (time spent rendering); plus queued and cached (now) and
+        mean_batch_ms (render time per batch)."""
         with self._cond:
-            return {**self.counts, "queued": len(self._queue), "cached": len(self._cache)}
+            return {**self.counts, "queued": len(self._queue), "cached": len(self._cache),
+                    "mean_batch_ms": self.counts["render_ms"] / max(1, self.counts["batches"])}
 
     def close(self, timeout: Optional[float] = 10.0) -> None:
         """Stop taking requests, cancel those still waiting, let the batch in progress finish, join the worker."""
@@ -178,6 +182,7 @@ class SoundService:
                 if self._closed:
                     return
                 continue
+            t0 = time.perf_counter()
             try:
                 waves = self.engine.render([j.voice for j in jobs])
             except BaseException as e:  # a bad batch fails its requests, never the worker
@@ -189,6 +194,7 @@ class SoundService:
             with self._cond:
                 self.counts["rendered"] += len(jobs)
                 self.counts["batches"] += 1
+                self.counts["render_ms"] += (time.perf_counter() - t0) * 1000.0
                 for j, w in zip(jobs, waves):
                     w.setflags(write=False)
                     if self.cache_size:

@@ -17,7 +17,7 @@ from .audio.io import load, save_wav
 def _engine(args: argparse.Namespace):
     from .engine import Engine
 
-    return Engine(args.model, threads=getattr(args, "threads", None))
+    return Engine(args.model, threads=getattr(args, "threads", None), backend=getattr(args, "backend", "torch"))
 
 
 def _controls(args: argparse.Namespace):
@@ -114,16 +114,24 @@ def cmd_kit(args: argparse.Namespace) -> int:
 
     eng = _engine(args)
     kit = load_kit(args.from_kit) if args.from_kit else new_kit(eng, args.seed, args.temperature)
-    out = write_kit(eng, kit, args.out)
+    if args.format == "wav":
+        out = write_kit(eng, kit, args.out)
+    else:  # WAVs + kit.json, plus kit.sfz and/or drumkit.xml (Hydrogen) in the same folder
+        from .export.kits import write_kit_formats
+
+        out = write_kit_formats(eng, kit, args.out, args.format)
     d = kit.to_dict()
     _print(args, d, f"{len(kit.slots)} sounds in {out}/: " + ", ".join(s["file"] for s in d["slots"]))
     return 0
 
 
 def cmd_classes(args: argparse.Namespace) -> int:
-    from .bundle import read_meta, DEFAULT_BUNDLE
+    if args.model and (Path(args.model) / "export.json").is_file():  # an export folder: no torch needed
+        classes = json.loads((Path(args.model) / "export.json").read_text())["classes"]
+    else:
+        from .bundle import DEFAULT_BUNDLE, read_meta
 
-    classes = read_meta(args.model or DEFAULT_BUNDLE)["classes"]
+        classes = read_meta(args.model or DEFAULT_BUNDLE)["classes"]
     _print(args, {"classes": classes}, "\n".join(classes))
     return 0
 
@@ -131,7 +139,10 @@ def cmd_classes(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     def common(p, json_flag=True):
         p.add_argument("--model", default=None, help="model bundle folder (default: the bundled model)")
-        p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+        p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+        p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                       help="torch (a model bundle) or onnx (a `neuraldrum export --format onnx` folder as --model; "
+                            "no torch needed)")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -192,6 +203,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="render this kit.json (or kit folder) instead of making a new kit")
     p.add_argument("--temperature", type=float, default=None,
                    help="spread of prior samples (default: the model's; lower = nearer the class centre)")
+    p.add_argument("--format", default="wav", metavar="LIST",
+                   help="comma-separated: wav (WAVs + kit.json, always), sfz (kit.sfz for SFZ samplers), "
+                        "hydrogen (drumkit.xml: the folder is a Hydrogen drum kit); default wav")
     common(p)
     p.set_defaults(func=cmd_kit)
 

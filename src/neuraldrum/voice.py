@@ -24,10 +24,13 @@ def _number(name: str, v: Any, lo: float = -math.inf, hi: float = math.inf, lo_o
     """``v`` as a finite float within [lo, hi] (or (lo, hi] when ``lo_open``), or a ValueError naming ``name``."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
         raise ValueError(f"{name}={v!r} must be a number")
-    f = float(v)
+    try:
+        f = float(v)
+    except (OverflowError, TypeError, ValueError):
+        f = math.nan
     if not math.isfinite(f) or f < lo or f > hi or (lo_open and f == lo):
         bracket = "(" if lo_open else "["
-        raise ValueError(f"{name}={v!r} must be a finite number in {bracket}{lo:g}, {hi:g}]")
+        raise ValueError(f"{name}={v!r:.40} must be a finite number in {bracket}{lo:g}, {hi:g}]")
     return f
 
 
@@ -38,7 +41,7 @@ def _seed(name: str, v: Any) -> Optional[int]:
         raise ValueError(f"{name}={v!r} must be an integer")
     v = int(v)
     if not 0 <= v < 2 ** 63:
-        raise ValueError(f"{name}={v} must be in [0, 2**63)")
+        raise ValueError(f"{name}={v!r:.40} must be in [0, 2**63)")
     return v
 
 
@@ -178,11 +181,11 @@ class Voice:
         if "sampler" in d:
             try:
                 d["sampler"] = SamplerControls.from_dict(d["sampler"])
-            except ValueError as e:
+            except (TypeError, ValueError, OverflowError) as e:
                 raise ValueError(f"{where}.sampler: {e}") from None
         try:
             return cls(**d).validate()
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError) as e:
             raise ValueError(f"{where}: {e}") from None
 
 

@@ -59,12 +59,12 @@ class Task:
             raise ValueError(f"{corpus.root}: the corpus has no clips in the 'train' split")
         val = corpus.indices("val")
         if len(val) == 0:
-            warnings.warn(f"{corpus.root}: no 'val' clips; validating on training clips")
+            warnings.warn(f"{corpus.root}: no 'val' clips; validating on training clips", stacklevel=2)
             val = self.train_idx
         self.train_synthetic = corpus.synthetic(self.train_idx)
         if cfgs.train.synthetic_share is not None and not self.train_synthetic.any():
             warnings.warn(f"{corpus.root}: no synthesised clips in the 'train' split; the synthetic share "
-                          f"{cfgs.train.synthetic_share} changes nothing")
+                          f"{cfgs.train.synthetic_share} changes nothing", stacklevel=2)
         self.val_idx = fixed_subset(val, cfgs.train.val_max_clips, self.seed)
         self.val_wave = load_clips(corpus, self.val_idx)  # (V, N) on the CPU
         self.val_cls = torch.from_numpy(corpus.labels(self.val_idx))

@@ -1,0 +1,220 @@
+"""``neuraldrum export``: the two inference graphs as files any host can run without Python.
+
+``--format onnx`` writes ``generator.onnx`` and ``analyzer.onnx`` (torch's dynamo exporter, opset 18; the
+analysis graph's STFT is the ONNX ``STFT`` operator), run by onnxruntime — and by
+``Engine(backend="onnx")``, which then never imports torch. ``--format libtorch`` writes ``generator.pt`` and
+``analyzer.pt`` as TorchScript, which LibTorch's C++ API loads with ``torch::jit::load`` (see
+examples/cpp). TorchScript rather than torch.export + AOTInductor: a TorchScript file is made without a C++
+toolchain, in seconds, and runs on any CPU LibTorch runs on; an AOTInductor package is compiled for the
+exporting machine (its compiler, its CPU's instruction set) and takes minutes to build on two cores.
+
+Inputs and outputs (float32 / int64, batch B ≥ 1):
+
+- generator: ``cls`` (B,) int64 class index, ``z`` (B, latent_dim) → ``wave`` (B, n_samples), peak −1 dBFS;
+- analyzer: ``wave`` (B, n_samples) prepared clip (onset at sample 0, peak-normalised), ``cls`` (B,) int64 with
+  −1 = "the listener's choice" → ``z`` (B, latent_dim), ``probs`` (B, n_classes), ``cls_used`` (B,).
+
+Every file carries the same JSON (ONNX: metadata property ``neuraldrum``; TorchScript: extra file
+``neuraldrum.json``), also written beside them as ``export.json``: class names, sample rate, sizes, the prior
+temperature, each class's PCA mean, axes and scales (so a host maps x, y, fine, range → z as
+z = mean + range/2 · (x·s1·P1 + y·s2·P2 + fine·s3·P3) without Python), the package version, the bundle's
+checksum and the parity measured at export. ``meta.txt`` repeats the scalars as ``key=value`` lines for hosts
+without a JSON parser. The folder is written whole or not at all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..atomic import atomic_folder, write_text
+from ..bundle import Bundle, load_bundle
+from ..graphs import Analyzer, Generator, model_info
+
+EXPORT_FORMAT = "neuraldrum-export"
+EXPORT_VERSION = 1
+FORMATS = {"onnx": ".onnx", "libtorch": ".pt"}
+META_KEY = "neuraldrum"
+PARITY_TOL = 1e-4
+
+
+def export_meta(bundle: Bundle) -> dict:
+    """The JSON every exported file carries (see the module docstring)."""
+    info = model_info(bundle)
+    return {
+        "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "package_version": __version__,
+        "bundle_sha256": info["sha256"], "classes": info["classes"], "sample_rate": info["sample_rate"],
+        "n_samples": info["n_samples"], "latent_dim": info["latent_dim"],
+        "prior_temperature": info["prior_temperature"], "has_classifier": info["has_classifier"],
+        "onset_sample": 0, "output_peak_dbfs": -1.0,
+        "pca": {name: {"mean": m.tolist(), "axes": a.tolist(), "scales": s.tolist()}
+                for name, (m, a, s) in info["pca"].items()},
+        "controls": "z = mean + range / 2 * (x * scales[0] * axes[0] + y * scales[1] * axes[1] + fine * scales[2] "
+                    "* axes[2]); x, y, fine in [-1, 1]; range > 0 (2, 5, 10); a class without PCA uses 'all'",
+        "graphs": {
+            "generator": {"inputs": {"cls": ["B", "int64"], "z": ["B", info["latent_dim"], "float32"]},
+                          "outputs": {"wave": ["B", info["n_samples"], "float32"]}},
+            "analyzer": {"inputs": {"wave": ["B", info["n_samples"], "float32"], "cls": ["B", "int64"]},
+                         "outputs": {"z": ["B", info["latent_dim"], "float32"],
+                                     "probs": ["B", len(info["classes"]), "float32"], "cls_used": ["B", "int64"]}},
+        },
+    }
+
+
+def example_inputs(bundle: Bundle, batch: int, seed: int = 0) -> dict[str, tuple[torch.Tensor, ...]]:
+    """Inputs of both graphs at ``batch``: every class in turn, prior draws, decaying noise bursts."""
+    g = torch.Generator().manual_seed(seed)
+    n_cls, D, N = len(bundle.classes), bundle.wae.cfg.latent_dim, bundle.audio.n_samples
+    cls = torch.arange(batch) % n_cls
+    z = torch.randn(batch, D, generator=g)
+    t = torch.arange(N, dtype=torch.float32)
+    wave = torch.randn(batch, N, generator=g) * torch.exp(-t / torch.linspace(500, 8000, batch)[:, None])
+    wave = wave / wave.abs().amax(dim=1, keepdim=True)
+    a_cls = torch.where(torch.arange(batch) % 2 == 0, -1, cls) if bundle.classifier is not None else cls
+    return {"generator": (cls, z), "analyzer": (wave, a_cls)}
+
+
+def _onnx(module: torch.nn.Module, args: tuple, path: Path, names: tuple[list[str], list[str]], meta: dict) -> None:
+    import onnx
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    ins, outs = names
+    torch.onnx.export(module, args, str(path), input_names=ins, output_names=outs, dynamo=True, optimize=True,
+                      dynamic_shapes={n: {0: batch} for n in ins}, verbose=False)
+    model = onnx.load(str(path))  # external weights (``.data``), if the exporter wrote any, are read in
+    onnx.helper.set_model_props(model, {META_KEY: json.dumps(meta)})
+    for extra in path.parent.glob(path.name + ".data"):
+        extra.unlink()
+    onnx.save(model, str(path))  # one self-contained file
+
+
+def _libtorch(module: torch.nn.Module, args: tuple, path: Path, meta: dict) -> None:
+    with torch.inference_mode(False), torch.no_grad():
+        traced = torch.jit.trace(module, args, check_trace=False)
+    torch.jit.save(traced, str(path), _extra_files={"neuraldrum.json": json.dumps(meta)})
+
+
+class _Outputs(torch.nn.Module):
+    """The analyzer with its outputs as a plain tuple (what exporters expect)."""
+
+    def __init__(self, analyzer: Analyzer):
+        super().__init__()
+        self.analyzer = analyzer
+
+    def forward(self, wave: torch.Tensor, cls: torch.Tensor):
+        z, p, used = self.analyzer(wave, cls)
+        return z, p, used
+
+
+def run_exported(fmt: str, path: Path, inputs: tuple[torch.Tensor, ...], names: list[str]) -> list[np.ndarray]:
+    """Run one exported graph on ``inputs`` (ONNX through onnxruntime, TorchScript through torch.jit)."""
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return list(s.run(None, {n: x.numpy() for n, x in zip(names, inputs)}))
+    out = torch.jit.load(str(path))(*inputs)
+    return [o.detach().numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+
+MASK_MARGIN = 1e-3  # generator samples whose support-mask logit is nearer 0 than this are left out of parity
+
+
+def parity(fmt: str, folder: Path, bundle: Bundle, batches=(1, 16)) -> dict[str, float]:
+    """Largest |exported − eager| over every output of both graphs, per batch size. The generator's mask is
+    binarised at logit 0, so the few samples within ``MASK_MARGIN`` of it (where float rounding decides) are left
+    out and counted (``generator_bN_near_mask``)."""
+    graphs = {"generator": Generator(bundle), "analyzer": _Outputs(Analyzer(bundle))}
+    names = {"generator": ["cls", "z"], "analyzer": ["wave", "cls"]}
+    out = {}
+    for b in batches:
+        ex = example_inputs(bundle, b, seed=b)
+        for name, module in graphs.items():
+            with torch.inference_mode():
+                ref = module(*ex[name])
+            ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
+            got = run_exported(fmt, folder / f"{name}{FORMATS[fmt]}", ex[name], names[name])
+            keep = [np.ones(r.shape, bool) for r in ref]
+            if name == "generator":
+                with torch.inference_mode():
+                    keep[0] = graphs[name].mask_logits(*ex[name]).abs().numpy() >= MASK_MARGIN
+                out[f"{name}_b{b}_near_mask"] = int((~keep[0]).sum())
+            out[f"{name}_b{b}"] = max(float(np.max(np.abs(np.asarray(g, np.float64) - r)[k], initial=0.0))
+                                      for g, r, k in zip(got, ref, keep))
+    return out
+
+
+def export(bundle: Any, fmt: str, out: Any, check: bool = True) -> dict:
+    """Export ``bundle`` (a Bundle, a path, or None for the default) as ``fmt`` into the folder ``out``.
+    Returns the metadata written (with ``parity``: max abs difference to eager torch, per graph and batch)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"--format {fmt!r}: choose from {', '.join(FORMATS)}")
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "export.json").is_file())):
+        raise FileExistsError(f"{out}: exists and is not an export folder; choose a new or empty folder")
+    meta = export_meta(b)
+    ex = example_inputs(b, 2)
+    with atomic_folder(out) as tmp:
+        for name, module, args, names in (
+                ("generator", Generator(b), ex["generator"], (["cls", "z"], ["wave"])),
+                ("analyzer", _Outputs(Analyzer(b)), ex["analyzer"], (["wave", "cls"], ["z", "probs", "cls_used"]))):
+            m = {**meta, "graph": name}
+            path = tmp / f"{name}{FORMATS[fmt]}"
+            if fmt == "onnx":
+                _onnx(module, args, path, names, m)
+            else:
+                _libtorch(module, args, path, m)
+        if check:
+            meta["parity"] = parity(fmt, tmp, b)
+            worst = max(v for k, v in meta["parity"].items() if not k.endswith("_near_mask"))
+            if worst > PARITY_TOL:
+                raise ValueError(f"the {fmt} export differs from eager torch by {worst:.2e} (> {PARITY_TOL}); "
+                                 "not written")
+        meta["format_written"] = fmt
+        write_text(tmp / "export.json", json.dumps(meta, indent=1) + "\n")
+        write_text(tmp / "meta.txt", "".join(f"{k}={v}\n" for k, v in (
+            ("format", fmt), ("sample_rate", meta["sample_rate"]), ("n_samples", meta["n_samples"]),
+            ("latent_dim", meta["latent_dim"]), ("n_classes", len(meta["classes"])),
+            ("classes", ",".join(meta["classes"])), ("prior_temperature", meta["prior_temperature"]),
+            ("bundle_sha256", meta["bundle_sha256"]))))
+    return meta
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    import logging
+    import warnings
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # the exporter's notes on absent torchvision ops
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporters' own chatter
+        meta = export(args.model, args.format, args.out, check=not args.no_check)
+    p = meta.get("parity")
+    print(json.dumps({"out": args.out, "format": args.format, "parity": p}, indent=1) if args.json else
+          f"{args.format} export of {len(meta['classes'])} classes in {args.out}/"
+          + (f" (max |export − torch| {max(v for k, v in p.items() if not k.endswith('_near_mask')):.1e})"
+             if p else ""))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="the generator and analysis graphs as ONNX or TorchScript (LibTorch) files")
+    p.add_argument("--format", required=True, choices=sorted(FORMATS))
+    p.add_argument("--model", default=None, help="model bundle (default: the bundled default model)")
+    p.add_argument("-o", "--out", required=True, help="output folder (written whole)")
+    p.add_argument("--no-check", action="store_true", help="skip the parity check against eager torch")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd)
+
+
+def read_meta_onnx(path: Any) -> Optional[dict]:
+    """The ``neuraldrum`` metadata of an exported ONNX file (None if absent)."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return json.loads(props[META_KEY]) if META_KEY in props else None

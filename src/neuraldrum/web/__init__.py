@@ -1,0 +1,1 @@
+"""The instrument in the browser: ``neuraldrum serve`` (see :mod:`neuraldrum.web.server`)."""

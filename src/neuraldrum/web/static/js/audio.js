@@ -1,0 +1,52 @@
+// WebAudio: turn received samples into buffers and play them, now or at a scheduled time.
+
+let ctx = null;
+
+export function audio() {
+  if (!ctx) ctx = new AudioContext({ latencyHint: "interactive" });
+  if (ctx.state === "suspended") ctx.resume();
+  return ctx;
+}
+
+export function makeBuffer(samples, sampleRate) {
+  const b = audio().createBuffer(1, samples.length, sampleRate);
+  b.copyToChannel(samples, 0);
+  return b;
+}
+
+// Play a buffer at `when` (AudioContext time; now when 0) with linear gain. Returns the source node.
+export function play(buffer, gain = 1, when = 0) {
+  const a = audio();
+  const src = a.createBufferSource();
+  src.buffer = buffer;
+  const g = a.createGain();
+  g.gain.value = gain;
+  src.connect(g).connect(a.destination);
+  src.start(when || a.currentTime);
+  return src;
+}
+
+// One voice that cuts itself off: the preview of a pad drag plays only its newest sound.
+export class Mono {
+  constructor() { this.src = null; }
+  play(buffer, gain = 1) {
+    if (this.src) {
+      try { this.src.stop(); } catch (e) { /* already ended */ }
+    }
+    this.src = play(buffer, gain);
+    return this.src;
+  }
+}
+
+// MIDI velocity → gain, the SFZ default curve (amp_veltrack 100): (v / 127)².
+export const velocityGain = (v) => (v / 127) ** 2;
+
+export function saveBlob(blob, name) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+}

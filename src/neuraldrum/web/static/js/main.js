@@ -1,0 +1,346 @@
+// The instrument page: controls → voice → live render → WebAudio, plus upload, latent map and kit.
+// Uses only the server's documented API (net.js). window.nd holds counters the end-to-end test reads.
+
+import { api, Live } from "./net.js";
+import { audio, makeBuffer, Mono, saveBlob } from "./audio.js";
+import { COLOURS, MapView, drawMap, drawSpectrogram, drawWave } from "./draw.js";
+import { KitView } from "./kit.js";
+
+const $ = (id) => document.getElementById(id);
+const rand31 = () => Math.floor(Math.random() * 2 ** 31);
+const nd = (window.nd = { received: 0, played: 0, ended: 0, superseded: 0, lengths: [], latencies: [], serverMs: [], errors: [] });
+const S = { cls: "kick", start: { kind: "centre", label: "class centre" }, x: 0, y: 0, fine: 0, range: 2, axes: "pca",
+  amount: 0, vseed: rand31(), tune: 0, decay: 0, velocity: 127, current: null, sent: false };
+let info, live, kit, mapView = null, mapPoints = [], mapHover = -1, mapSel = -1;
+Object.defineProperty(nd, "mapPoints", { get: () => mapPoints.length });
+const mono = new Mono(), mapMono = new Mono();
+
+function message(text) {
+  const m = $("message");
+  m.textContent = text; m.hidden = false; nd.errors.push(text);
+  clearTimeout(message.t); message.t = setTimeout(() => { m.hidden = true; }, 9000);
+}
+
+// ------------------------------------------------------------------ the voice the controls describe
+function voice() {
+  const v = { class: S.cls };
+  if (S.start.kind === "seed") { v.seed = S.start.seed; if (S.start.temperature != null) v.temperature = S.start.temperature; }
+  if (S.start.kind === "z") v.z = S.start.z;
+  const dims = [Number($("dim-i").value) || 0, Number($("dim-j").value) || 0];
+  v.controls = { x: S.x, y: S.y, fine: S.axes === "pca" ? S.fine : 0, range: S.range, axes: S.axes === "pca" ? "pca" : dims };
+  if (S.amount > 0) { v.amount = S.amount; v.variation_seed = S.vseed; }
+  const sm = {};
+  if (S.tune) sm.tune = S.tune;
+  if (S.decay) sm.decay = S.decay / 10;
+  if (S.velocity !== 127) sm.velocity = S.velocity;
+  if (Object.keys(sm).length) v.sampler = sm;
+  return v;
+}
+
+function loadVoice(v, label) { // a voice dict (a kit slot, a map point) into the controls
+  S.cls = v.class;
+  S.start = v.z ? { kind: "z", z: v.z, label: label || "a stored latent" }
+    : v.seed != null ? { kind: "seed", seed: v.seed, temperature: v.temperature, label: `prior draw #${v.seed}` }
+    : { kind: "centre", label: "class centre" };
+  const c = v.controls || {};
+  S.x = c.x || 0; S.y = c.y || 0; S.fine = c.fine || 0; S.range = c.range || 2;
+  S.axes = Array.isArray(c.axes) ? "dims" : "pca";
+  if (Array.isArray(c.axes)) { $("dim-i").value = c.axes[0]; $("dim-j").value = c.axes[1]; }
+  S.amount = v.amount || 0; S.vseed = v.variation_seed ?? S.vseed;
+  const sm = v.sampler || {};
+  S.tune = sm.tune || 0; S.decay = sm.decay ? Math.min(30, Math.max(1, Math.round(sm.decay * 10))) : 0;
+  S.velocity = sm.velocity ?? 127;
+  syncUI(); changed();
+}
+
+function syncUI() {
+  $("cls").value = S.cls;
+  $("start-label").textContent = S.start.label;
+  for (const k of ["x", "y", "fine", "amount", "tune", "decay", "velocity"]) $(k).value = S[k];
+  $("x-out").value = S.x.toFixed(2); $("y-out").value = S.y.toFixed(2); $("fine-out").value = S.fine.toFixed(2);
+  $("amount-out").value = S.amount.toFixed(2); $("tune-out").value = `${S.tune > 0 ? "+" : ""}${S.tune} st`;
+  $("decay-out").value = S.decay ? `${(S.decay / 10).toFixed(1)} s` : "own"; $("velocity-out").value = S.velocity;
+  $("axes").value = S.axes; $("dims").hidden = S.axes === "pca"; $("fine").disabled = S.axes !== "pca";
+  document.querySelector("#pad .ax").textContent = S.axes === "pca" ? "P1 →" : `z${$("dim-i").value} →`;
+  document.querySelector("#pad .ay").textContent = S.axes === "pca" ? "P2 →" : `z${$("dim-j").value} →`;
+  document.querySelectorAll("input[name=range]").forEach((r) => { r.checked = Number(r.value) === S.range; });
+  const puck = $("puck");
+  puck.style.left = `${(S.x + 1) * 50}%`; puck.style.top = `${(1 - S.y) * 50}%`;
+  $("pad").setAttribute("aria-valuetext", `x ${S.x.toFixed(2)}, y ${S.y.toFixed(2)}`);
+}
+
+// ------------------------------------------------------------------ live rendering (one request per frame at most)
+function changed(move = true) { // move: a person moved a control (the page's latency counts only those)
+  S.move = S.move || move;
+  if (S.sent) return;
+  S.sent = true;
+  requestAnimationFrame(() => { S.sent = false; const m = S.move; S.move = false; renderNow(m); });
+}
+
+async function renderNow(move) {
+  const v = voice();
+  try {
+    const r = await live.render("pad", v);
+    if (!r) { nd.superseded++; return; }
+    const buffer = makeBuffer(r.samples, r.header.sample_rate);
+    const ms = r.ms; // send → sound ready to play, in this page
+    nd.received++; nd.lengths.push(r.samples.length);
+    if (move) { nd.latencies.push(ms); nd.serverMs.push(r.header.render_ms); }
+    S.current = { buffer, samples: r.samples, voice: v, map: r.header.map, sr: r.header.sample_rate };
+    if ($("autoplay").checked) playCurrent();
+    if (move) showLatency();
+    drawSound(); redrawMap();
+  } catch (e) { message(e.message); }
+}
+
+function playCurrent() {
+  if (!S.current) return;
+  const src = mono.play(S.current.buffer);
+  nd.played++;
+  src.addEventListener("ended", () => { nd.ended++; });
+}
+
+function showLatency() {
+  const l = nd.latencies.slice(-200).sort((a, b) => a - b);
+  const q = (p) => l[Math.min(l.length - 1, Math.floor(p * l.length))];
+  $("latency").textContent = `move → sound ready: p50 ${q(0.5).toFixed(0)} ms · p95 ${q(0.95).toFixed(0)} ms (last ${l.length})`;
+}
+
+function drawSound() {
+  if (!S.current) return;
+  drawWave($("wave"), S.current.samples);
+  drawSpectrogram($("spec"), S.current.samples, S.current.sr);
+}
+
+// ------------------------------------------------------------------ the XY pad
+function setXY(x, y) {
+  S.x = Math.round(Math.max(-1, Math.min(1, x)) * 100) / 100;
+  S.y = Math.round(Math.max(-1, Math.min(1, y)) * 100) / 100;
+  syncUI(); changed();
+}
+
+function wirePad() {
+  const pad = $("pad");
+  const at = (e) => { const r = pad.getBoundingClientRect(); setXY(2 * (e.clientX - r.left) / r.width - 1, 1 - 2 * (e.clientY - r.top) / r.height); };
+  pad.addEventListener("pointerdown", (e) => { audio(); pad.setPointerCapture(e.pointerId); pad.focus(); at(e); });
+  pad.addEventListener("pointermove", (e) => { if (pad.hasPointerCapture(e.pointerId)) at(e); });
+  pad.addEventListener("keydown", (e) => {
+    const step = e.shiftKey ? 0.2 : 0.05;
+    const d = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] }[e.key];
+    if (d) { e.preventDefault(); audio(); setXY(S.x + d[0], S.y + d[1]); }
+    if (e.key === "Home") { e.preventDefault(); setXY(0, 0); }
+  });
+}
+
+// ------------------------------------------------------------------ your own sound
+async function encodeFile(file) {
+  if (file.size > info.limits.upload_bytes) throw new Error(`${file.name}: larger than ${info.limits.upload_bytes / 2 ** 20} MiB`);
+  return api(`/api/encode?name=${encodeURIComponent(file.name)}`, file, true);
+}
+
+async function useOwnSound(file) {
+  $("upload-result").textContent = `analysing ${file.name}…`;
+  try {
+    const r = await encodeFile(file);
+    $("upload-result").textContent = `${r.name}: ${r.class} (${(100 * (r.probabilities[r.class] ?? 1)).toFixed(0)} %), ${r.seconds} s`;
+    showProbs(r.probabilities, r.class);
+    mapPoints.push({ x: r.map[0], y: r.map[1], class: r.class, label: `your sound: ${r.name}`, z: r.z, mine: true });
+    loadVoice({ class: r.class, z: r.z }, `your sound: ${r.name}`);
+    try {
+      const buf = await audio().decodeAudioData(await file.arrayBuffer());
+      $("original").hidden = false; $("original").onclick = () => mono.play(buf);
+    } catch (e) { $("original").hidden = true; }
+  } catch (e) { $("upload-result").textContent = ""; message(e.message); }
+}
+
+function showProbs(probs, top) {
+  const rows = Object.entries(probs).sort((a, b) => b[1] - a[1]).slice(0, 5);
+  $("probs").replaceChildren(...rows.flatMap(([c, p]) => {
+    const name = document.createElement("span"); name.textContent = c; if (c === top) name.className = "top";
+    const bar = document.createElement("span"); bar.className = "bar"; bar.style.width = `${Math.max(1, 100 * p)}%`;
+    const val = document.createElement("span"); val.textContent = `${(100 * p).toFixed(1)} %`;
+    return [name, bar, val];
+  }));
+}
+
+const AUDIO_NAME = /\.(wav|wave|flac|ogg|oga|aif|aiff|aifc)$/i;
+
+async function filesIn(entry, out, limit) { // a dropped folder's audio files, depth first, at most `limit`
+  if (out.length >= limit) return;
+  if (entry.isFile) {
+    if (AUDIO_NAME.test(entry.name)) out.push(await new Promise((ok, no) => entry.file(ok, no)));
+    return;
+  }
+  const reader = entry.createReader();
+  for (;;) {
+    const batch = await new Promise((ok, no) => reader.readEntries(ok, no));
+    if (!batch.length) return;
+    for (const e of batch) await filesIn(e, out, limit);
+  }
+}
+
+function dropZone(el, onFiles, limit = 1) {
+  el.addEventListener("dragover", (e) => { e.preventDefault(); el.classList.add("over"); });
+  el.addEventListener("dragleave", () => el.classList.remove("over"));
+  el.addEventListener("drop", async (e) => {
+    e.preventDefault(); el.classList.remove("over");
+    const entries = [...e.dataTransfer.items].map((it) => it.webkitGetAsEntry && it.webkitGetAsEntry()).filter(Boolean);
+    if (!entries.some((en) => en.isDirectory)) { onFiles([...e.dataTransfer.files].slice(0, limit)); return; }
+    const files = [];
+    for (const en of entries) await filesIn(en, files, limit);
+    onFiles(files);
+  });
+}
+
+// ------------------------------------------------------------------ the latent map
+async function loadMap() {
+  $("map-about").textContent = info.map_source === "corpus" ? "encoding the corpus for the map…" : "";
+  try {
+    const m = await api("/api/map");
+    mapPoints = m.points.concat(mapPoints.filter((p) => p.mine));
+    mapView = new MapView(m.bounds);
+    $("map-about").textContent = m.about;
+    redrawMap();
+  } catch (e) { message(`map: ${e.message}`); }
+}
+
+function redrawMap() {
+  if (mapView) drawMap($("map"), mapView, mapPoints, info.classes, S.current && S.current.map, mapHover >= 0 ? mapHover : mapSel);
+}
+
+function nearest(e) {
+  const c = $("map"), r = c.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  const mx = (e.clientX - r.left) * dpr, my = (e.clientY - r.top) * dpr;
+  let best = -1, bd = (10 * dpr) ** 2;
+  mapPoints.forEach((p, i) => {
+    const [px, py] = mapView.toPixel(p.x, p.y, c.width, c.height);
+    const d = (px - mx) ** 2 + (py - my) ** 2;
+    if (d < bd) { bd = d; best = i; }
+  });
+  return best;
+}
+
+async function hearPoint(i) {
+  const p = mapPoints[i];
+  $("map-tip").textContent = `${p.label} — click to load`;
+  try {
+    const r = await live.render("map", { class: p.class, z: p.z });
+    if (r && (mapHover === i || mapSel === i)) mapMono.play(makeBuffer(r.samples, r.header.sample_rate));
+  } catch (e) { message(e.message); }
+}
+
+function wireMap() {
+  const c = $("map");
+  c.addEventListener("pointermove", (e) => {
+    if (!mapView) return;
+    const i = nearest(e);
+    if (i !== mapHover) { mapHover = i; redrawMap(); if (i >= 0) { audio(); hearPoint(i); } else $("map-tip").innerHTML = "&nbsp;"; }
+  });
+  c.addEventListener("pointerleave", () => { mapHover = -1; redrawMap(); });
+  c.addEventListener("click", (e) => { const i = nearest(e); if (i >= 0) loadPoint(i); });
+  c.addEventListener("keydown", (e) => { // ← → walk the points (each plays), Enter loads it
+    if (!mapPoints.length) return;
+    if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+      e.preventDefault(); audio();
+      mapSel = (mapSel + (e.key === "ArrowRight" ? 1 : -1) + mapPoints.length) % mapPoints.length;
+      redrawMap(); hearPoint(mapSel);
+    } else if (e.key === "Enter" && mapSel >= 0) { e.preventDefault(); loadPoint(mapSel); }
+  });
+  dropZone(c, async (files) => { // sounds or folders of sounds: each becomes a dot of its predicted class
+    $("map-tip").textContent = `adding ${files.length} sound${files.length === 1 ? "" : "s"}…`;
+    for (const f of files) {
+      try {
+        const r = await encodeFile(f);
+        mapPoints.push({ x: r.map[0], y: r.map[1], class: r.class, label: `your sound: ${r.name}`, z: r.z, mine: true });
+        redrawMap();
+      } catch (e) { message(e.message); }
+    }
+    $("map-tip").textContent = `added ${files.length}: hover to hear, click to load`;
+  }, 64);
+  $("legend").replaceChildren(...info.classes.map((cls, k) => {
+    const s = document.createElement("span"); s.textContent = cls; s.style.setProperty("--c", COLOURS[k % COLOURS.length]);
+    return s;
+  }));
+}
+
+function loadPoint(i) { const p = mapPoints[i]; loadVoice({ class: p.class, z: p.z }, p.label); }
+
+// ------------------------------------------------------------------ controls
+function wireControls() {
+  $("cls").replaceChildren(...info.classes.map((c) => new Option(c, c)));
+  $("cls").addEventListener("change", (e) => { S.cls = e.target.value; S.start = { kind: "centre", label: "class centre" }; syncUI(); changed(); });
+  const slider = (id, f) => $(id).addEventListener("input", (e) => { audio(); f(Number(e.target.value)); syncUI(); changed(); });
+  slider("x", (v) => { S.x = v; }); slider("y", (v) => { S.y = v; }); slider("fine", (v) => { S.fine = v; });
+  slider("amount", (v) => { S.amount = v; }); slider("tune", (v) => { S.tune = v; });
+  slider("decay", (v) => { S.decay = v; }); slider("velocity", (v) => { S.velocity = v; });
+  document.querySelectorAll("input[name=range]").forEach((r) => r.addEventListener("change", () => { S.range = Number(r.value); changed(); }));
+  $("axes").addEventListener("change", (e) => { S.axes = e.target.value; syncUI(); changed(); });
+  for (const id of ["dim-i", "dim-j"]) {
+    $(id).max = info.latent_dim - 1;
+    $(id).addEventListener("change", () => { syncUI(); changed(); });
+  }
+  $("random").addEventListener("click", () => {
+    const seed = rand31();
+    S.start = { kind: "seed", seed, label: `prior draw #${seed}` }; S.x = S.y = S.fine = 0; syncUI(); changed();
+  });
+  $("centre").addEventListener("click", () => { S.start = { kind: "centre", label: "class centre" }; S.x = S.y = S.fine = 0; syncUI(); changed(); });
+  $("direction").addEventListener("click", () => { S.vseed = rand31(); if (!S.amount) S.amount = 0.4; syncUI(); changed(); });
+  $("play").addEventListener("click", () => { audio(); playCurrent(); });
+  $("download").addEventListener("click", async () => {
+    try { saveBlob(await api("/api/generate", { voice: voice(), name: S.cls }), `${S.cls}.wav`); } catch (e) { message(e.message); }
+  });
+  $("file").addEventListener("change", (e) => { if (e.target.files[0]) useOwnSound(e.target.files[0]); e.target.value = ""; });
+  dropZone($("drop"), (files) => { if (files[0]) useOwnSound(files[0]); });
+  document.addEventListener("keydown", (e) => {
+    const t = e.target, typing = t.tagName === "SELECT" || t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && t.type !== "range" && t.type !== "checkbox" && t.type !== "radio");
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (kit.onKey(e)) { e.preventDefault(); return; }
+    if (e.code === "Space" && !["BUTTON", "INPUT"].includes(t.tagName)) { e.preventDefault(); audio(); playCurrent(); }
+  });
+}
+
+function wireKit() {
+  kit = new KitView(live, info, message);
+  window.ndKit = kit;
+  $("kit-new").addEventListener("click", async () => { try { await kit.load(await api("/api/kit/new", { seed: rand31() })); } catch (e) { message(e.message); } });
+  $("to-slot").addEventListener("click", () => kit.setVoice(kit.selected, voice()));
+  $("from-slot").addEventListener("click", () => { const s = kit.slots[kit.selected]; if (s) loadVoice(s.voice, `slot ${s.name}`); });
+  $("kit-zip").addEventListener("click", async () => {
+    try { saveBlob(await api("/api/kit/zip", kit.toDict()), `${kit.meta.name}.zip`); } catch (e) { message(e.message); }
+  });
+  $("kit-json").addEventListener("click", () => saveBlob(new Blob([JSON.stringify(kit.toDict(), null, 1)], { type: "application/json" }), "kit.json"));
+  $("kit-file").addEventListener("change", async (e) => {
+    const f = e.target.files[0]; e.target.value = "";
+    if (!f) return;
+    try {
+      let d;
+      try { d = JSON.parse(await f.text()); } catch (err) { throw new Error(`${f.name}: not valid JSON`); }
+      const k = await api("/api/kit/check", d);
+      if (!k.same_model) message(`${f.name} was made with another model: its sounds will differ here`);
+      await kit.load(k);
+    } catch (err) { message(err.message); }
+  });
+  $("midi").addEventListener("click", () => kit.enableMidi((t) => { $("midi-status").textContent = t; }));
+  $("seq-play").addEventListener("click", (e) => {
+    audio();
+    if (kit.playing) kit.stop(); else kit.start();
+    e.target.setAttribute("aria-pressed", String(kit.playing));
+    e.target.textContent = kit.playing ? "stop beat" : "play beat";
+  });
+  $("seq-clear").addEventListener("click", () => kit.clear());
+  $("swing").addEventListener("input", (e) => { $("swing-out").value = `${e.target.value} %`; });
+}
+
+async function main() {
+  info = await api("/api/info");
+  live = new Live((text, ok, isErr) => { if (isErr) message(text); else $("status").textContent = `${text} · model ${info.model.name} · ${info.sample_rate} Hz`; });
+  S.cls = info.classes.includes("snare") ? "snare" : info.classes[0];
+  wireControls(); wirePad(); wireKit(); wireMap(); syncUI();
+  window.addEventListener("resize", () => { drawSound(); redrawMap(); });
+  changed(false);
+  loadMap();
+  try { await kit.load(await api("/api/kit/new", { seed: rand31() })); } catch (e) { message(e.message); }
+  nd.ready = true;
+}
+
+main().catch((e) => message(`could not start: ${e.message}`));

@@ -1,0 +1,249 @@
+"""Exports (ONNX, TorchScript for LibTorch) against eager torch, the torch-free ONNX engine (in a virtualenv
+that has no torch at all), and the C++ host example."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers_bundle import random_bundle
+from neuraldrum import cli
+from neuraldrum.bundle import load_bundle
+from neuraldrum.engine import Engine
+from neuraldrum.export.models import export
+from neuraldrum.graphs import Analyzer, Generator
+from neuraldrum.sampler import SamplerControls
+from neuraldrum.voice import Controls, Voice
+
+ort = pytest.importorskip("onnxruntime")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    return random_bundle(tmp_path_factory.mktemp("x") / "bundle")
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(bundle_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("x") / "onnx"
+    export(bundle_dir, "onnx", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def libtorch_dir(bundle_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("x") / "libtorch"
+    export(bundle_dir, "libtorch", out)
+    return out
+
+
+def _inputs(b, batch):
+    g = torch.Generator().manual_seed(batch)
+    cls = torch.arange(batch) % len(b.classes)  # every class (batch 16 covers all 11)
+    z = torch.randn(batch, b.wae.cfg.latent_dim, generator=g)
+    t = torch.arange(b.audio.n_samples, dtype=torch.float32)
+    wave = torch.randn(batch, b.audio.n_samples, generator=g) * torch.exp(-t / 3000)
+    return cls, z, wave / wave.abs().amax(dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_onnx_matches_eager_torch(bundle_dir, onnx_dir, batch):
+    b = load_bundle(bundle_dir)
+    cls, z, wave = _inputs(b, batch)
+    pick = torch.where(torch.arange(batch) % 3 == 0, -1, cls)
+    with torch.inference_mode():
+        ref_w = Generator(b)(cls, z).numpy()
+        ref = [t.numpy() for t in Analyzer(b)(wave, pick)]
+        near = Generator(b).mask_logits(cls, z).abs().numpy() < 1e-3  # where rounding decides the binary mask
+    gen = ort.InferenceSession(str(onnx_dir / "generator.onnx"), providers=["CPUExecutionProvider"])
+    ana = ort.InferenceSession(str(onnx_dir / "analyzer.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in gen.get_inputs()] == ["cls", "z"] and [o.name for o in gen.get_outputs()] == ["wave"]
+    assert [o.name for o in ana.get_outputs()] == ["z", "probs", "cls_used"]
+    w = gen.run(None, {"cls": cls.numpy(), "z": z.numpy()})[0]
+    assert w.shape == (batch, b.audio.n_samples) and np.abs(w - ref_w)[~near].max() <= 1e-4
+    assert (~near & (ref_w != 0)).sum() > 100 * batch  # and plenty of sound was compared
+    got = ana.run(None, {"wave": wave.numpy(), "cls": pick.numpy()})
+    for g_, r in zip(got, ref):
+        assert g_.shape == r.shape and np.abs(g_.astype(np.float64) - r).max() <= 1e-4
+
+
+def test_onnx_metadata_lets_a_host_map_controls(bundle_dir, onnx_dir):
+    b = load_bundle(bundle_dir)
+    meta = json.loads(ort.InferenceSession(str(onnx_dir / "generator.onnx"), providers=["CPUExecutionProvider"])
+                      .get_modelmeta().custom_metadata_map["neuraldrum"])
+    assert meta["classes"] == b.classes and meta["sample_rate"] == 22050 and meta["latent_dim"] == 8
+    assert meta["bundle_sha256"] == b.meta["weights"]["sha256"] and meta["graph"] == "generator"
+    # a host's own arithmetic from the stored axes gives the engine's latent
+    p = meta["pca"]["snare"]
+    z = np.asarray(p["mean"]) + 5 / 2 * (0.4 * p["scales"][0] * np.asarray(p["axes"][0])
+                                         - 0.2 * p["scales"][1] * np.asarray(p["axes"][1]))
+    eng = Engine(b, warm=False)
+    assert np.allclose(eng.controls_to_z("snare", Controls(x=0.4, y=-0.2, range=5)), z, atol=1e-5)
+    written = json.loads((onnx_dir / "export.json").read_text())
+    assert max(v for k, v in written["parity"].items() if "near" not in k) <= 1e-4
+    assert not list(onnx_dir.glob("*.data"))
+    assert "classes=" + ",".join(b.classes) in (onnx_dir / "meta.txt").read_text()
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_libtorch_matches_eager_torch(bundle_dir, libtorch_dir, batch):
+    b = load_bundle(bundle_dir)
+    cls, z, wave = _inputs(b, batch)
+    files = {"neuraldrum.json": ""}
+    gen = torch.jit.load(str(libtorch_dir / "generator.pt"), _extra_files=files)
+    assert json.loads(files["neuraldrum.json"])["classes"] == b.classes
+    ana = torch.jit.load(str(libtorch_dir / "analyzer.pt"))
+    with torch.inference_mode():
+        far = Generator(b).mask_logits(cls, z).abs() >= 1e-3
+        assert torch.allclose(gen(cls, z)[far], Generator(b)(cls, z)[far], atol=1e-4)
+        for g_, r in zip(ana(wave, cls), Analyzer(b)(wave, cls)):
+            assert torch.allclose(g_.float(), r.float(), atol=1e-4)
+
+
+def test_onnx_engine_makes_the_torch_engines_sounds(bundle_dir, onnx_dir):
+    t, o = Engine(bundle_dir, warm=False), Engine(onnx_dir, backend="onnx", warm=False)
+    assert o.classes == t.classes and o.model_sha256 == t.model_sha256 and o.temperature == t.temperature
+    voices = [Voice("kick", seed=3), Voice("snare", controls=Controls(x=0.5, y=-0.5, range=5)),
+              Voice("tom", seed=1, amount=0.3, variation_seed=2, sampler=SamplerControls(tune=-4, decay=0.3))]
+    for a, b in zip(t.render(voices), o.render(voices)):  # equal but where rounding flips the binary mask
+        assert a.shape == b.shape and np.mean(np.abs(a - b) > 1e-4) < 1e-3
+    clip = t.generate("rim", seed=5)
+    et, eo = t.encode(clip), o.encode(clip)
+    assert et.cls == eo.cls and np.abs(et.z - eo.z).max() <= 1e-4
+    assert np.mean(np.abs(t.morph(et, et, 3) - o.morph(eo, eo, 3)) > 1e-4) < 1e-3
+    with pytest.raises(ValueError, match="backend='torch'"):
+        o.morph(eo, o.encode(t.generate("crash", seed=1), cls="crash"), 3)
+    with pytest.raises(AttributeError, match="only with backend='torch'"):
+        _ = o.bundle
+
+
+def test_onnx_engine_refusals(bundle_dir, onnx_dir, tmp_path):
+    with pytest.raises(ValueError, match="export folder"):
+        Engine(None, backend="onnx")
+    with pytest.raises(FileNotFoundError, match="generator.onnx"):
+        Engine(bundle_dir, backend="onnx")
+    bad = tmp_path / "bad"
+    shutil.copytree(onnx_dir, bad)
+    (bad / "analyzer.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ValueError, match="analyzer.onnx: not a loadable"):
+        Engine(bad, backend="onnx")
+    with pytest.raises(ValueError, match="backend='tf'"):
+        Engine(bundle_dir, backend="tf")
+    with pytest.raises(FileExistsError, match="not an export folder"):
+        export(bundle_dir, "onnx", bundle_dir)
+
+
+def test_export_cli_and_onnx_sound_verbs(bundle_dir, onnx_dir, tmp_path, capsys):
+    assert cli.main(["export", "--format", "onnx", "--model", str(bundle_dir), "-o", str(tmp_path / "e"),
+                     "--json"]) == 0
+    p = json.loads(capsys.readouterr().out)["parity"]
+    assert max(v for k, v in p.items() if "near" not in k) <= 1e-4
+    assert cli.main(["kit", "--backend", "onnx", "--model", str(onnx_dir), "-o", str(tmp_path / "k")]) == 0
+    assert cli.main(["kit", "--model", str(bundle_dir), "-o", str(tmp_path / "k2")]) == 0
+    import soundfile as sf
+    for cls in ("kick", "crash"):
+        a, _ = sf.read(str(tmp_path / "k" / f"{cls}.wav"))
+        b, _ = sf.read(str(tmp_path / "k2" / f"{cls}.wav"))
+        assert np.mean(np.abs(a - b) > 2 / 32768) < 1e-3  # the same sounds, to the 16-bit step
+    capsys.readouterr()
+    assert cli.main(["classes", "--model", str(onnx_dir), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["classes"]) == 11
+
+
+@pytest.mark.slow
+def test_onnx_engine_runs_in_a_virtualenv_without_torch(onnx_dir, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "numpy", "soundfile", "soxr", "onnxruntime"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot install onnxruntime into a fresh virtualenv here: {r.stderr[-300:]}")
+    script = textwrap.dedent(f"""
+        import importlib.util, json, sys
+        assert importlib.util.find_spec("torch") is None, "torch is installed in this venv"
+        from neuraldrum.engine import Engine, Voice, Controls
+        from neuraldrum.kit import new_kit, write_kit
+        eng = Engine({str(onnx_dir)!r}, backend="onnx")
+        write_kit(eng, new_kit(eng, seed=1), {str(tmp_path / "kit")!r})
+        w = eng.render([Voice("snare", controls=Controls(x=0.3))])[0]
+        e = eng.encode(w)
+        from neuraldrum import cli
+        rc = cli.main(["generate", "kick", "-n", "2", "--seed", "1", "--backend", "onnx", "--model",
+                       {str(onnx_dir)!r}, "-o", {str(tmp_path / "gen")!r}])
+        print(json.dumps({{"torch": "torch" in sys.modules, "n": len(w), "cls": e.cls, "rc": rc}}))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    r = subprocess.run([str(py), "-c", script], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out == {"torch": False, "n": 22016, "cls": out["cls"], "rc": 0}
+    assert len(list((tmp_path / "kit").glob("*.wav"))) == 11 and len(list((tmp_path / "gen").glob("*.wav"))) == 2
+
+
+@pytest.mark.slow
+def test_cpp_host_builds_and_makes_a_kit(libtorch_dir, tmp_path):
+    if not (shutil.which("cmake") and (shutil.which("c++") or shutil.which("g++"))):
+        pytest.skip("no cmake or C++ compiler on this machine")
+    build = tmp_path / "build"
+    r = subprocess.run(["cmake", "-S", str(ROOT / "examples" / "cpp"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+                        f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    r = subprocess.run(["cmake", "--build", str(build), "-j", "2"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    out = tmp_path / "wavs"
+    out.mkdir()
+    r = subprocess.run([str(build / "neuraldrum_host"), str(libtorch_dir), str(out), "3"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    import soundfile as sf
+    meta = dict(line.split("=", 1) for line in (libtorch_dir / "meta.txt").read_text().splitlines())
+    names = meta["classes"].split(",")
+    assert len(names) == int(meta["n_classes"]) == 11
+    for c in names:
+        x, sr = sf.read(str(out / f"{c}.wav"))
+        assert sr == 22050 and x.shape == (22016,) and 0.8 < np.abs(x).max() <= 0.9  # peak −1 dBFS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "libtorch"])
+def test_default_model_exports_with_parity(fmt, tmp_path):
+    b = load_bundle()
+    export(b, fmt, tmp_path / fmt)
+    for batch in (1, 16):
+        cls, z, wave = _inputs(b, batch)
+        with torch.inference_mode():
+            ref = Generator(b)(cls, z).numpy()
+            far = Generator(b).mask_logits(cls, z).abs().numpy() >= 1e-3
+            ref_a = [t.numpy() for t in Analyzer(b)(wave, cls)]
+        if fmt == "onnx":
+            w = ort.InferenceSession(str(tmp_path / fmt / "generator.onnx")).run(None, {"cls": cls.numpy(),
+                                                                                       "z": z.numpy()})[0]
+            a = ort.InferenceSession(str(tmp_path / fmt / "analyzer.onnx")).run(None, {"wave": wave.numpy(),
+                                                                                      "cls": cls.numpy()})
+        else:
+            with torch.inference_mode():
+                w = torch.jit.load(str(tmp_path / fmt / "generator.pt"))(cls, z).numpy()
+                a = [t.numpy() for t in torch.jit.load(str(tmp_path / fmt / "analyzer.pt"))(wave, cls)]
+        assert far.mean() > 0.99 and np.abs(w - ref)[far].max() <= 1e-4
+        for g_, r in zip(a, ref_a):
+            assert np.abs(g_.astype(np.float64) - r).max() <= 1e-4
+
+
+def test_playing_engine_prefers_onnx_and_caches_the_export(bundle_dir, onnx_dir, tmp_path):
+    from neuraldrum.engine import playing_engine
+
+    said = []
+    e1 = playing_engine(bundle_dir, cache=tmp_path, say=said.append)
+    assert e1.backend.name == "onnx" and len(said) == 1 and e1.model_sha256 == Engine(bundle_dir).model_sha256
+    e2 = playing_engine(bundle_dir, cache=tmp_path, say=said.append)  # the cached export, not a second one
+    assert e2.backend.name == "onnx" and len(said) == 1 and e2.model_path == e1.model_path
+    assert playing_engine(onnx_dir).model_path == str(onnx_dir)
+    assert playing_engine(bundle_dir, backend="torch").backend.name == "torch"

@@ -1,0 +1,374 @@
+"""The web app in-process (FastAPI TestClient): every endpoint, its errors, the WebSocket, limits, the SFZ."""
+import io
+import json
+import warnings
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+with warnings.catch_warnings():  # starlette's note about its httpx-based client
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient  # noqa: E402
+
+from starlette.websockets import WebSocketDisconnect  # noqa: E402
+
+from helpers_bundle import random_bundle  # noqa: E402
+from neuraldrum import cli  # noqa: E402
+from neuraldrum.engine import Engine  # noqa: E402
+from neuraldrum.export.sfz import kit_sfz  # noqa: E402
+from neuraldrum.kit import DEFAULT_NOTES, Kit, write_kit  # noqa: E402
+from neuraldrum.web import uploads  # noqa: E402
+from neuraldrum.web.app import STATIC, create_app  # noqa: E402
+from neuraldrum.web.live import unpack_sound  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    return Engine(random_bundle(tmp_path_factory.mktemp("web") / "bundle"), warm=False)
+
+
+@pytest.fixture(scope="module")
+def client(engine):
+    with TestClient(create_app(engine)) as c:
+        yield c
+
+
+def wav_bytes(x, sr=22050, fmt="WAV", subtype="PCM_16"):
+    b = io.BytesIO()
+    sf.write(b, x, sr, format=fmt, subtype=subtype)
+    return b.getvalue()
+
+
+def kick(seconds=0.5, sr=22050):
+    t = np.arange(int(seconds * sr)) / sr
+    return (np.exp(-t * 12) * np.sin(2 * np.pi * (50 + 120 * np.exp(-t * 30)) * t)).astype(np.float32)
+
+
+# ---------------------------------------------------------------- page and info
+
+def test_page_and_static_files_need_no_network(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert 'id="pad"' in r.text and "/static/js/main.js" in r.text
+    for f in STATIC.rglob("*"):
+        if f.is_file():
+            text = f.read_text()
+            assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), f"{f} loads something remote"
+            assert "@import" not in text and "cdn" not in text.lower(), f
+            assert client.get(f"/static/{f.relative_to(STATIC).as_posix()}").status_code == 200
+
+
+def test_info_describes_the_model(client, engine):
+    d = client.get("/api/info").json()
+    assert d["classes"] == engine.classes and d["sample_rate"] == engine.sample_rate
+    assert d["n_samples"] == engine.n_samples and d["latent_dim"] == engine.latent_dim
+    assert d["notes"]["kick"] == 36 and d["notes"]["snare"] == 38
+    assert d["limits"]["upload_bytes"] == uploads.MAX_UPLOAD_BYTES and d["map_source"] == "model"
+
+
+def test_openapi_documents_the_paths_the_page_uses(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for p in ("/api/info", "/api/generate", "/api/encode", "/api/map", "/api/kit/new", "/api/kit/check",
+              "/api/kit/zip", "/api/stats"):
+        assert p in paths, p
+    js = "".join(f.read_text() for f in (STATIC / "js").glob("*.js"))
+    for used in re.findall(r"""["'`](/api/[a-z/]+)""", js):
+        assert used in paths, f"the page calls {used}, which the API does not document"
+
+
+# ---------------------------------------------------------------- generate
+
+def test_generate_returns_the_voices_wav(client, engine):
+    voice = {"class": "snare", "controls": {"x": 0.5, "y": -0.2, "range": 5}}
+    r = client.post("/api/generate", json={"voice": voice, "name": "my snare!"})
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    assert 'filename="my_snare.wav"' in r.headers["content-disposition"]
+    x, sr = sf.read(io.BytesIO(r.content), dtype="float32")
+    assert sr == engine.sample_rate and x.shape == (engine.n_samples,)
+    from neuraldrum.voice import Voice
+    want = engine.render([Voice.from_dict(voice)])[0]
+    assert np.abs(x - want).max() <= 1 / 32767 + 1e-6  # the same sound, 16-bit
+
+
+def test_generate_sampler_length_and_limits(client, engine):
+    r = client.post("/api/generate", json={"voice": {"class": "kick", "seed": 3, "sampler": {"length": 0.25}}})
+    x, sr = sf.read(io.BytesIO(r.content))
+    assert x.shape == (round(0.25 * sr),)
+    r = client.post("/api/generate", json={"voice": {"class": "kick", "sampler": {"length": 30}}})
+    assert r.status_code == 422 and "at most 5 s" in r.json()["error"]
+
+
+@pytest.mark.parametrize("voice, words", [
+    ({"class": "snar"}, "unknown class 'snar'"),
+    ({"class": "kick", "z": [1, 2]}, "latent has"),
+    ({"class": "kick", "controls": {"x": 3}}, "control x"),
+    ({"class": "kick", "seed": 10 ** 40}, "seed"),
+    ({"class": "kick", "sampler": [1]}, "Sampler"),
+    ({"class": "kick", "sampler": {"tune": 40}}, "tune"),
+    ({"class": "kick", "amount": 0.5}, "variation_seed"),
+    ({"class": "kick", "colour": "red"}, "unknown field"),
+    ("kick", "voice"),
+])
+def test_generate_bad_voices_are_422_naming_the_field(client, voice, words):
+    r = client.post("/api/generate", json={"voice": voice})
+    assert r.status_code == 422 and words in r.json()["error"]
+
+
+def test_unknown_paths_and_methods_answer_json(client):
+    r = client.get("/api/nothing")
+    assert r.status_code == 404 and r.json() == {"error": "Not Found"}
+    assert client.get("/api/generate").status_code == 405 and "error" in client.get("/api/generate").json()
+
+
+def test_bad_json_and_oversize_bodies(client):
+    r = client.post("/api/generate", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "error" in r.json()
+    r = client.post("/api/kit/check", content=b" " * (2 * 2 ** 20), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+
+
+# ---------------------------------------------------------------- encode (uploads)
+
+@pytest.mark.parametrize("fmt, subtype", [("WAV", "PCM_16"), ("FLAC", "PCM_16"), ("OGG", "VORBIS"),
+                                          ("AIFF", "PCM_24")])
+def test_encode_reads_each_kind(client, engine, fmt, subtype):
+    r = client.post("/api/encode?name=dir/kick.x", content=wav_bytes(kick(0.5, 44100), 44100, fmt, subtype))
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["name"] == "kick.x" and d["class"] in engine.classes and len(d["z"]) == engine.latent_dim
+    assert abs(sum(d["probabilities"].values()) - 1) < 1e-2
+    assert d["probabilities"][d["class"]] == max(d["probabilities"].values())
+    assert abs(d["seconds"] - 0.5) < 0.01 and len(d["map"]) == 2
+
+
+def test_encode_matches_the_engine(client, engine):
+    x = kick()
+    d = client.post("/api/encode", content=wav_bytes(x, subtype="FLOAT")).json()
+    e = engine.encode(x)
+    assert d["class"] == e.cls and np.allclose(d["z"], e.z, atol=1e-4)
+
+
+def test_encode_refusals(client, tmp_path):
+    t = np.arange(22050 * 12) / 22050
+    cases = [
+        (b"", 422, "empty"),
+        (b"just some text, not sound" * 10, 415, "not an audio file"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(100), 415, "WAV, FLAC, OGG or AIFF"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40), 422, "cannot be read"),
+        (wav_bytes(np.zeros(22050, np.float32)), 422, "silent"),
+        (wav_bytes((0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)), 422, "12.0 s long"),
+    ]
+    for data, status, words in cases:
+        r = client.post("/api/encode", content=data)
+        assert r.status_code == status and words in r.json()["error"], (status, r.text)
+    big = b"RIFF" + bytes(uploads.MAX_UPLOAD_BYTES)
+    r = client.post("/api/encode", content=big)
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+
+
+def test_uploads_leave_nothing_behind(tmp_path, monkeypatch):
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    uploads.decode(wav_bytes(kick()), 22050)
+    with pytest.raises(uploads.UploadError):
+        uploads.decode(wav_bytes(np.zeros(100, np.float32)), 22050)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sniff_by_content_not_name():
+    assert uploads.sniff(wav_bytes(kick())[:16]) == "wav"
+    assert uploads.sniff(wav_bytes(kick(), fmt="FLAC")[:16]) == "flac"
+    assert uploads.sniff(b"ID3\x03" + bytes(12)) is None and uploads.sniff(b"") is None
+
+
+# ---------------------------------------------------------------- map
+
+def test_map_without_a_corpus_shows_each_class(client, engine):
+    d = client.get("/api/map").json()
+    assert d["source"] == "model" and "No corpus" in d["about"]
+    pts = d["points"]
+    assert {p["class"] for p in pts} == set(engine.classes) and len(pts) == 40 * len(engine.classes)
+    ins = client.app.state.instrument
+    p = pts[7]
+    assert np.allclose(ins.project(np.asarray(p["z"], np.float32)), (p["x"], p["y"]), atol=1e-3)
+    x0, y0, x1, y1 = d["bounds"]
+    inside = [x0 <= p["x"] <= x1 and y0 <= p["y"] <= y1 for p in pts]
+    assert 0.97 <= np.mean(inside) < 1  # the view leaves out only the few farthest points
+
+
+def test_map_of_a_corpus(engine, tiny_corpus):
+    with TestClient(create_app(engine, corpus=str(tiny_corpus))) as c:
+        d = c.get("/api/map").json()
+        assert c.get("/api/info").json()["map_source"] == "corpus"
+    assert d["source"] == "corpus" and len(d["points"]) > 11
+    assert all(p["class"] in engine.classes for p in d["points"])
+    first = d["points"][0]
+    assert first["label"].startswith(first["class"] + ":")
+
+
+# ---------------------------------------------------------------- kit
+
+def test_kit_new_check_and_zip(client, engine, tmp_path):
+    kit = client.post("/api/kit/new", json={"seed": 5}).json()
+    assert [s["name"] for s in kit["slots"]] == engine.classes
+    kit["slots"][1]["voice"] = {"class": "clap", "controls": {"x": 0.3, "y": 0.1, "fine": 0, "range": 5, "axes": "pca"},
+                                "amount": 0.2, "variation_seed": 9, "sampler": {"tune": 2}}
+    checked = client.post("/api/kit/check", json=kit).json()
+    assert checked["same_model"] and checked["slots"][1]["voice"]["controls"]["range"] == 5
+    r = client.post("/api/kit/zip", json=kit)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    names = set(z.namelist())
+    assert names == {f"{c}.wav" for c in engine.classes} | {"kit.json", "kit.sfz"}
+    k = Kit.from_dict(json.loads(z.read("kit.json")))
+    assert k.slots[1].voice.sampler.tune == 2 and k.slots[1].voice.cls == "clap"
+    write_kit(engine, Kit.from_dict(kit), tmp_path / "ref")  # the CLI's kit writer: the same files, bit for bit
+    for c in engine.classes:
+        assert z.read(f"{c}.wav") == (tmp_path / "ref" / f"{c}.wav").read_bytes(), c
+    sfz = z.read("kit.sfz").decode()
+    for c in engine.classes:
+        n = DEFAULT_NOTES[c]
+        assert f"<region> sample={c}.wav key={n} pitch_keycenter={n}" in sfz
+
+
+def test_kit_refusals(client):
+    kit = client.post("/api/kit/new", json={"seed": 1}).json()
+    bad = json.loads(json.dumps(kit))
+    bad["slots"][2]["voice"]["class"] = "gong"
+    r = client.post("/api/kit/check", json=bad)
+    assert r.status_code == 422 and "slots[2]" in r.json()["error"] and "gong" in r.json()["error"]
+    many = dict(kit, slots=[dict(kit["slots"][0], name=f"s{k}") for k in range(40)])
+    assert "at most 32 slots" in client.post("/api/kit/zip", json=many).json()["error"]
+    assert client.post("/api/kit/check", json={"format": "other"}).status_code == 422
+    assert client.post("/api/kit/check", json=[1, 2]).status_code == 422
+    assert client.post("/api/kit/new", json={"seed": -1}).status_code == 422
+    other = dict(kit, model={"sha256": "0" * 64})
+    assert client.post("/api/kit/check", json=other).json()["same_model"] is False
+
+
+def test_sfz_gives_unmapped_slots_free_keys():
+    text = kit_sfz([("a.wav", 60), ("b.wav", None), ("c.wav", 36), ("d.wav", None)], "x\ny")
+    assert "sample=b.wav key=61" in text and "sample=d.wav key=62" in text and "sample=c.wav key=36" in text
+    assert text.startswith("// x y:")
+
+
+# ---------------------------------------------------------------- the WebSocket
+
+def render_msg(i, voice, stream="pad"):
+    return json.dumps({"type": "render", "id": i, "stream": stream, "voice": voice})
+
+
+def test_ws_renders_sounds_of_the_right_length(client, engine):
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(render_msg(1, {"class": "kick", "controls": {"x": 0.2}}))
+        h, w = unpack_sound(ws.receive_bytes())
+        assert h["type"] == "sound" and h["id"] == 1 and h["stream"] == "pad" and h["n"] == engine.n_samples
+        assert w.shape == (engine.n_samples,) and w.dtype == np.float32 and np.isfinite(w).all()
+        assert h["sample_rate"] == engine.sample_rate and len(h["map"]) == 2 and h["render_ms"] >= 0
+        ws.send_text(json.dumps({"type": "ping", "id": "p"}))
+        assert json.loads(ws.receive_text()) == {"type": "pong", "id": "p"}
+
+
+def test_ws_latest_wins_answers_every_move(client):
+    n = 40
+    with client.websocket_connect("/ws") as ws:
+        for i in range(n):
+            ws.send_text(render_msg(i, {"class": "snare", "controls": {"x": i / n, "y": -i / n}}))
+        got = {}
+        while len(got) < n:
+            m = ws.receive()
+            if m.get("bytes") is not None:
+                h, _ = unpack_sound(m["bytes"])
+                got[h["id"]] = "sound"
+            else:
+                d = json.loads(m["text"])
+                got[d["id"]] = d["type"]
+    assert got[n - 1] == "sound" and set(got.values()) <= {"sound", "superseded"}
+    assert client.get("/api/stats").json()["superseded"] >= list(got.values()).count("superseded")
+
+
+def test_ws_errors_keep_the_connection(client):
+    with client.websocket_connect("/ws") as ws:
+        for text, words in [("nope", "not valid JSON"), ("[1]", "JSON object"), ('{"type": "dance"}', "unknown message"),
+                            (render_msg(3, {"class": "kick", "z": [0.1]}), "latent has"),
+                            (render_msg(4, {"class": "kick"}, stream="x" * 40), "stream"),
+                            ("x" * 70000, "too long")]:
+            ws.send_text(text)
+            d = json.loads(ws.receive_text())
+            assert d["type"] == "error" and words in d["message"], (text[:30], d)
+        ws.send_bytes(b"\x00\x01")
+        assert "JSON text" in json.loads(ws.receive_text())["message"]
+        ws.send_text(render_msg(5, {"class": "rim"}))
+        assert unpack_sound(ws.receive_bytes())[0]["id"] == 5
+
+
+def test_other_sites_cannot_play_it(engine):
+    with TestClient(create_app(engine, hosts=["127.0.0.1", "localhost"]), base_url="http://127.0.0.1:8000") as c:
+        assert c.get("/api/info").status_code == 200
+        assert c.get("/api/info", headers={"host": "evil.example:8000"}).status_code == 400  # DNS rebinding
+        with c.websocket_connect("ws://127.0.0.1:8000/ws", headers={"origin": "http://127.0.0.1:8000"}) as ws:
+            ws.send_text(json.dumps({"type": "ping", "id": 1}))
+            assert json.loads(ws.receive_text())["type"] == "pong"
+        with pytest.raises(WebSocketDisconnect) as refused:  # a page of another site
+            with c.websocket_connect("ws://127.0.0.1:8000/ws", headers={"origin": "http://evil.example"}) as ws:
+                ws.receive_text()
+        assert refused.value.code == 1008
+
+
+# ---------------------------------------------------------------- the command
+
+def test_serve_is_a_verb(monkeypatch):
+    p = cli.build_parser()
+    a = p.parse_args(["serve", "--port", "0", "--no-browser", "--data", "corpus"])
+    assert a.port == 0 and a.no_browser and a.data == "corpus" and a.host == "127.0.0.1"
+    assert cli.main(["serve", "--data", "/no/such/corpus", "--no-browser"]) == 1
+
+
+def test_static_files_are_package_data():
+    text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert "web/static" in text
+
+
+def test_serve_with_osc_shares_one_renderer(tiny_bundle, tmp_path):
+    """`neuraldrum serve --osc PORT` answers the page's HTTP API and OSC from Max / Pd at once."""
+    import re
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    env = {**__import__("os").environ, "NEURALDRUM_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "neuraldrum", "serve", "--model", str(tiny_bundle), "--port", "0",
+                             "--osc", "0", "--no-browser", "--backend", "torch"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        lines, deadline = [], time.time() + 120
+        while time.time() < deadline and not any("playing at" in x for x in lines):
+            lines.append(proc.stdout.readline())
+        text = "".join(lines)
+        url = re.search(r"playing at (\S+)", text).group(1)
+        osc_port = int(re.search(r"OSC on udp://[\d.]+:(\d+)", text).group(1))
+        info = json.loads(urllib.request.urlopen(url.rstrip("/") + "/api/info", timeout=30).read())
+        assert info["classes"][0] == "kick"
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(60)
+        b = OscMessageBuilder("/play")
+        for a in ("snare", 0.2, -0.1, 0.0):
+            b.add_arg(a)
+        s.sendto(b.build().dgram, ("127.0.0.1", osc_port))
+        msg = OscMessage(s.recv(65536))
+        assert msg.address == "/sound" and msg.params[1] == 22016
+    finally:
+        proc.terminate()
+        proc.wait(30)

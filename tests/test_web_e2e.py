@@ -1,0 +1,220 @@
+"""End to end in real headless Chromium (Debian's ``chromium`` driven by Playwright's Python package).
+
+Loads the page from a real server on loopback, drags the XY pad and checks in the page that sounds of the
+right length arrived and played; uploads a WAV and sees its class; plays pads by mouse, keyboard and MIDI
+messages; runs the sequencer; puts the pad's sound in a slot, downloads the kit zip and checks it; loads a
+kit JSON back. Skips (with the reason) where Chromium or Playwright is missing; scripts/setup.sh installs both.
+"""
+import io
+import json
+import os
+import shutil
+import threading
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (scripts/setup.sh installs it)")
+CHROMIUM = os.environ.get("NEURALDRUM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+if not CHROMIUM:
+    pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
+
+from helpers_bundle import random_bundle  # noqa: E402
+from neuraldrum.engine import Engine  # noqa: E402
+from neuraldrum.kit import Kit  # noqa: E402
+from neuraldrum.web.server import bound_url, make_server  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    return Engine(random_bundle(tmp_path_factory.mktemp("e2e") / "bundle"), warm=False)
+
+
+@pytest.fixture(scope="module")
+def url(engine):
+    srv = make_server(engine, port=0)
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    t0 = time.time()
+    while not srv.started:
+        assert time.time() - t0 < 30 and th.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    yield bound_url(srv)
+    srv.should_exit = True
+    th.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"])
+        except Exception as e:  # a chromium that cannot start here (no sandbox support, …)
+            pytest.skip(f"chromium at {CHROMIUM} does not start: {e}")
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(url)
+    pg.wait_for_function("window.nd && window.nd.ready", timeout=30000)
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+def drag(page, steps=25):
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    for k in range(steps):
+        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.4 * k / steps), box["y"] + box["height"] * (0.5 - 0.3 * k / steps))
+        page.wait_for_timeout(15)
+    page.mouse.up()
+
+
+def test_drag_the_pad_hear_sounds_of_the_right_length(page, engine):
+    drag(page)
+    page.wait_for_function("nd.received >= 3 && nd.ended >= 1", timeout=20000)
+    nd = page.evaluate("({received: nd.received, played: nd.played, ended: nd.ended, lengths: nd.lengths, "
+                       "latencies: nd.latencies, errors: nd.errors})")
+    assert set(nd["lengths"]) == {engine.n_samples}, "every sound arrives whole"
+    assert nd["played"] >= 3 and nd["ended"] >= 1 and not nd["errors"]
+    assert len(nd["latencies"]) >= 2 and all(0 < ms < 10000 for ms in nd["latencies"])
+    assert "p95" in page.locator("#latency").inner_text()
+    x = float(page.locator("#x").input_value())
+    assert 0.3 < x <= 1.0, "the pad moved the x slider"
+    # keyboard: the pad moves with arrow keys
+    page.locator("#pad").focus()
+    before = page.evaluate("nd.received")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"nd.received > {before}", timeout=10000)
+
+
+def test_upload_a_wav_shows_its_class_and_recentres(page, engine, tmp_path):
+    t = np.arange(11025) / 22050
+    f = tmp_path / "my kick.wav"
+    sf.write(f, (np.exp(-t * 15) * np.sin(2 * np.pi * 55 * t)).astype(np.float32), 22050)
+    want = engine.encode(sf.read(f, dtype="float32")[0]).cls
+    before = page.evaluate("nd.received")
+    page.set_input_files("#file", str(f))
+    page.wait_for_function("document.querySelector('#upload-result').textContent.includes('my kick.wav:')", timeout=20000)
+    assert f"my kick.wav: {want}" in page.locator("#upload-result").inner_text()
+    assert page.locator("#cls").input_value() == want
+    assert "your sound: my kick.wav" in page.locator("#start-label").inner_text()
+    assert page.locator("#x").input_value() == "0" and page.locator("#probs span").count() == 15
+    page.wait_for_function(f"nd.received > {before}", timeout=10000)  # you hear the model's version
+    page.set_input_files("#file", {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello" * 100})
+    page.wait_for_function("nd.errors.length > 0", timeout=10000)
+    assert "not an audio file" in page.locator("#message").inner_text()
+
+
+def test_kit_pads_sequencer_zip_and_load(page, engine, tmp_path):
+    page.wait_for_function("ndKit.slots.length === 11 && ndKit.slots.every(s => s.buffer)", timeout=30000)
+    assert page.locator("#pads .pad").count() == 11
+    page.locator("#pads .pad").nth(0).click()  # mouse
+    page.locator("body").focus()
+    page.keyboard.press("2")  # keyboard
+    assert page.evaluate("ndKit.onMidi([0x99, 38, 100])") is True  # a GM snare note-on, channel 10
+    assert page.evaluate("ndKit.onMidi([0x89, 38, 0])") is False  # note-off plays nothing
+    assert page.evaluate("ndKit.stats.hits") == 3
+    page.click("#seq-play")
+    page.wait_for_timeout(800)
+    page.click("#seq-play")
+    assert page.evaluate("ndKit.stats.hits") > 4, "the default beat played"
+    # put the pad's sound (moved, with a variation and tune) into slot 3 ("clap")
+    page.select_option("#cls", "tom")
+    drag(page, 10)
+    page.locator("#tune").fill("3")
+    page.locator("#amount").fill("0.3")
+    page.locator("#pads .pad").nth(2).click()
+    n = page.evaluate("ndKit.stats.rendered")
+    page.click("#to-slot")
+    page.wait_for_function(f"ndKit.stats.rendered > {n}", timeout=10000)
+    with page.expect_download() as dl:
+        page.click("#kit-zip")
+    path = tmp_path / "kit.zip"
+    dl.value.save_as(path)
+    z = zipfile.ZipFile(path)
+    assert {f"{c}.wav" for c in engine.classes} | {"kit.json", "kit.sfz"} == set(z.namelist())
+    kit = Kit.from_dict(json.loads(z.read("kit.json")))
+    v = kit.slots[2].voice
+    assert kit.slots[2].name == "clap" and v.cls == "tom" and v.sampler.tune == 3 and v.amount == 0.3
+    assert v.controls is not None and v.controls.x > 0
+    x, sr = sf.read(io.BytesIO(z.read("clap.wav")))
+    assert sr == engine.sample_rate and x.shape == (engine.n_samples,)
+    assert "key=39" in z.read("kit.sfz").decode()
+    # load a kit JSON back: two slots, renamed
+    d = json.loads(z.read("kit.json"))
+    d["slots"] = [dict(d["slots"][0], name="boom"), dict(d["slots"][2], name="thing", note=60)]
+    f = tmp_path / "small.json"
+    f.write_text(json.dumps(d))
+    page.set_input_files("#kit-file", str(f))
+    page.wait_for_function("document.querySelectorAll('#pads .pad').length === 2 && ndKit.slots.every(s => s.buffer)",
+                           timeout=10000)
+    assert page.locator("#pads .pad").nth(1).inner_text().startswith("thing")
+    assert page.evaluate("ndKit.onMidi([0x90, 60, 127])") is True
+
+
+def test_latent_map_hear_load_and_drop(page, engine, tmp_path):
+    page.wait_for_function("nd.mapPoints === 40 * 11", timeout=20000)
+    page.locator("#map").focus()
+    page.keyboard.press("ArrowRight")  # the first point plays
+    page.wait_for_function("document.querySelector('#map-tip').textContent.includes('click to load')")
+    label = page.locator("#map-tip").inner_text().split(" — ")[0]
+    before = page.evaluate("nd.received")
+    page.keyboard.press("Enter")  # and loads into the pad
+    page.wait_for_function(f"nd.received > {before}", timeout=10000)
+    assert page.locator("#start-label").inner_text() == label
+    assert page.locator("#cls").input_value() == label.split(" ")[0]
+    t = np.arange(8000) / 22050
+    b = io.BytesIO()
+    sf.write(b, (np.exp(-t * 30) * np.sin(2 * np.pi * 900 * t)).astype(np.float32), 22050, format="WAV")
+    page.evaluate("""([bytes, name]) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], name, {type: "audio/wav"}));
+        document.querySelector('#map').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+    }""", [list(b.getvalue()), "ping.wav"])
+    page.wait_for_function("nd.mapPoints === 40 * 11 + 1", timeout=10000)
+    assert "added 1" in page.locator("#map-tip").inner_text()
+
+
+def test_phone_width_has_no_sideways_scroll(browser, url):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    pg = ctx.new_page()
+    pg.goto(url)
+    pg.wait_for_function("window.nd && window.nd.ready", timeout=30000)
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+    box = pg.locator("#pad").bounding_box()
+    assert box["width"] > 200
+    ctx.close()
+
+
+def test_every_control_is_reachable_by_keyboard(page):
+    seen = set()
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        seen.add(page.evaluate("document.activeElement.id || document.activeElement.className"))
+    for id_ in ("cls", "random", "pad", "x", "fine", "amount", "direction", "play", "tune", "map", "kit-new", "seq-play"):
+        assert id_ in seen, f"#{id_} is not reachable with Tab"
+
+
+def test_pad_on_two_latent_dimensions(page):
+    page.select_option("#axes", "dims")
+    page.fill("#dim-i", "5")
+    page.locator("#dim-i").dispatch_event("change")
+    assert page.locator("#pad .ax").inner_text() == "z5 →" and page.locator("#fine").is_disabled()
+    before = page.evaluate("nd.received")
+    drag(page, 8)
+    page.wait_for_function(f"nd.received > {before}", timeout=10000)
+    assert not page.evaluate("nd.errors")
