@@ -53,7 +53,7 @@ def test_build_json_records_the_build(folder, tmp_path):
     assert info["format"] == CORPUS_FORMAT and info["version"] == neuraldrum.__version__
     assert info["classes"] == list(CLASSES)
     assert datetime.strptime(info["created"], "%Y-%m-%dT%H:%M:%S%z")
-    assert 0 <= info["build_seconds"] <= elapsed + 0.01
+    assert isinstance(info["build_seconds"], float) and 0 <= info["build_seconds"] <= elapsed + 0.01
     assert info["options"] == {
         "sample_rate": SR, "n_samples": 22016, "fade_ms": 5.0, "max_seconds": 2.0, "seed": 3, "sources": [],
         "folders": [str(folder.resolve())], "folder_class": None, "near_threshold": NEAR_DUPLICATE,
@@ -111,3 +111,37 @@ def test_bad_options_are_refused(folder, tmp_path):
     with pytest.raises(ValueError, match=r"^no usable clip: every candidate was excluded \("):
         build_corpus(tmp_path / "c", sources=(), folders=[tmp_path / "empty"], progress=False)
     assert not (tmp_path / "c").exists()
+
+
+def test_folder_class_labels_every_file(folder, tmp_path):
+    info = build_corpus(tmp_path / "c", sources=(), folders=[folder / "snare"], folder_class="snare", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "c" / "manifest.jsonl").read_text().splitlines()]
+    assert {r["class"] for r in rows} == {"snare"} and {r["rule"] for r in rows} == {"--class"}
+    assert info["options"]["folder_class"] == "snare"
+
+
+def test_refusals_name_what_to_do(tmp_path, monkeypatch):
+    from neuraldrum.data import build as build_mod
+    from neuraldrum.data.sources import APT_PACKAGES, SOURCES
+
+    monkeypatch.setattr(build_mod, "available_sources", lambda: dict.fromkeys(SOURCES, False))
+    every = "hydrogen-drumkits hydrogen-drumkits-effects fluid-soundfont-gm"  # the start of the full list
+    with pytest.raises(FileNotFoundError, match=f"`sudo apt-get install {every} "):
+        build_corpus(tmp_path / "c", progress=False)
+    assert APT_PACKAGES["hydrogen"] == "hydrogen-drumkits hydrogen-drumkits-effects"
+    with pytest.raises(FileNotFoundError, match="source 'lmms' is not installed; `sudo apt-get install lmms-common`"):
+        build_corpus(tmp_path / "c", sources=("lmms",), progress=False)
+    out = tmp_path / "busy"
+    out.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (out / name).write_text("mine")
+    with pytest.raises(FileExistsError, match=r"busy: holds files that are not a corpus \(a.txt, b.txt, c.txt\); "):
+        build_corpus(out, sources=(), folders=[tmp_path], progress=False)
+
+
+def test_reason_categories():
+    from neuraldrum.data.build import _reason_category
+
+    assert _reason_category("unreadable (LibsndfileError: Format not recognised)") == "unreadable"
+    assert _reason_category("GM note 71 not in the drum map") == "GM note N not in the drum map"
+    assert _reason_category("(only a detail)") == "(only a detail)"  # nothing left: the reason as it was

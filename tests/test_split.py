@@ -272,12 +272,13 @@ def test_fingerprints_shape_scale_and_chunks():
     ("hh_closed", 100.0, "100% of the energy below 200 Hz"),
     ("cowbell", 100.0, "100% of the energy below 200 Hz"),
     ("hh_closed", 1000.0, "0.00% of the energy above 2000 Hz"),
+    ("hh_closed", 2000.0, "0.00% of the energy above 2000 Hz"),  # at 2 kHz exactly is not above it
     ("cowbell", 1000.0, None),  # a cowbell needs no energy above 2 kHz
     ("hh_closed", 5000.0, None),
     ("kick", 100.0, None),  # no limits for the class
 ])
 def test_implausible_spectra_against_pure_tones(cls, freq, why):
-    t = np.arange(22016) / SR
+    t = np.arange(SR) / SR  # one second: every whole frequency is exactly a bin, 2 kHz included
     assert implausible(np.sin(2 * np.pi * freq * t).astype(np.float32), cls, SR) == why
 
 

@@ -190,11 +190,13 @@ def _package_mb(name: str) -> Optional[float]:
 
 
 def _process_rss_mb(code: str) -> float:
-    """Peak RSS (MB) of a fresh Python process running ``code`` (which must print nothing else)."""
+    """Peak RSS (MB) of a fresh Python process running ``code`` (which must print nothing else; Linux)."""
     import subprocess
     import sys
 
-    probe = code + "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child would report its parent's peak
+    probe = code + ("\nprint([int(x.split()[1]) / 1024 for x in open('/proc/self/status') if x.startswith('VmHWM')]"
+                    "[0])")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return float(r.stdout.strip().splitlines()[-1])
 
