@@ -52,3 +52,19 @@ def tiny_bundle(tiny_corpus, tmp_path_factory):
     assert cli.main(["bundle", "--wae", str(d / "wae"), "--mcnn", str(d / "mcnn"), "--classifier", str(d / "clf"),
                      "--data", str(tiny_corpus), "--out", str(out), "--per-class", "2", "--latency-runs", "5"]) == 0
     return out
+
+
+# ---------------------------------------------------------------- a tiny random bundle (no training), shared read-only
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory):
+    from helpers_bundle import random_bundle
+
+    return random_bundle(tmp_path_factory.mktemp("random") / "bundle")
+
+
+@pytest.fixture(scope="session")
+def engine(bundle_dir):
+    from neuraldrum.engine import Engine
+
+    return Engine(bundle_dir, warm=False)

@@ -5,23 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from helpers_bundle import random_bundle
 from neuraldrum import cli
 from neuraldrum.audio.io import load
-from neuraldrum.engine import Engine
 from neuraldrum.kit import DEFAULT_NOTES, Kit, Slot, load_kit, new_kit, write_kit
 from neuraldrum.sampler import SamplerControls
 from neuraldrum.voice import Controls, Voice, generate_voices
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("k") / "bundle")
-
-
-@pytest.fixture(scope="module")
-def engine(bundle_dir):
-    return Engine(bundle_dir, warm=False)
 
 
 def test_voice_latent_follows_its_recipe(engine):

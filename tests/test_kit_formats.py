@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers_bundle import random_bundle
 from neuraldrum import cli
 from neuraldrum.data.sources import hydrogen_kits
-from neuraldrum.engine import Engine
 from neuraldrum.export import kits as kit_formats
 from neuraldrum.export.hydrogen import CLASS_NAMES, drumkit_xml, instrument_names
 from neuraldrum.export.kits import parse_formats, write_kit_formats
@@ -22,16 +20,6 @@ from neuraldrum.taxonomy import CLASSES, classify_name
 from neuraldrum.voice import Controls, Voice
 
 NS = "{http://www.hydrogen-music.org/drumkit}"
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("fmt") / "bundle")
-
-
-@pytest.fixture(scope="module")
-def engine(bundle_dir):
-    return Engine(bundle_dir, warm=False)
 
 
 @pytest.fixture(scope="module")

@@ -15,29 +15,17 @@ import soundfile as sf
 
 mido = pytest.importorskip("mido")
 
-from helpers_bundle import random_bundle  # noqa: E402
 from neuraldrum import cli  # noqa: E402
 from neuraldrum.control.live import DeviceError, LivePlayer, audio_output, open_midi_input  # noqa: E402
 from neuraldrum.control.midi import (DEFAULT_CC, TOM_STEPS, DrumMachine, Hit, Key, Render, SelectKit,  # noqa: E402
                                      cc_value, key_map, parse_cc_map)
 from neuraldrum.control.mixer import Mixer  # noqa: E402
 from neuraldrum.control.render import render_midi  # noqa: E402
-from neuraldrum.engine import Engine  # noqa: E402
 from neuraldrum.kit import new_kit, render_kit  # noqa: E402
 from neuraldrum.service import SoundService  # noqa: E402
 from neuraldrum.voice import Controls, Voice  # noqa: E402
 
 SR = 22050
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("midi") / "bundle")
-
-
-@pytest.fixture(scope="module")
-def engine(bundle_dir):
-    return Engine(bundle_dir, warm=False)
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,11 @@ import soundfile as sf
 pytest.importorskip("pythonosc")
 from pythonosc.osc_message import OscMessage  # noqa: E402
 
-from helpers_bundle import random_bundle  # noqa: E402
 from neuraldrum.control.osc import (ADDRESSES, SOUND_KEYS, OscError, Request, make_voice, parse,  # noqa: E402
                                     voice_for)
 from neuraldrum.control.osc_server import OscApp, encode_message, pad_position, start_osc  # noqa: E402
 from neuraldrum.control.soundfolder import SoundFolder  # noqa: E402
 from neuraldrum.data.synth import synth  # noqa: E402
-from neuraldrum.engine import Engine  # noqa: E402
 from neuraldrum.kit import load_kit  # noqa: E402
 from neuraldrum.sampler import SamplerControls  # noqa: E402
 from neuraldrum.service import SoundService  # noqa: E402
@@ -30,16 +28,6 @@ from neuraldrum.voice import Controls, Voice  # noqa: E402
 
 CLASSES = ("kick", "snare", "clap", "hh_closed", "hh_open", "tom", "ride", "crash", "rim", "cowbell", "shaker")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("osc") / "bundle")
-
-
-@pytest.fixture(scope="module")
-def engine(bundle_dir):
-    return Engine(bundle_dir, warm=False)
 
 
 class Wire:
