@@ -26,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-if ! .venv/bin/python -c "import neuraldrum, torch, pytest, librosa, fastapi, uvicorn, websockets, httpx, hypothesis, playwright, pythonosc, mido, onnx, onnxscript, onnxruntime" 2>/dev/null \
+if ! .venv/bin/python -c "import neuraldrum, torch, defusedxml, pytest, librosa, fastapi, uvicorn, websockets, httpx, hypothesis, playwright, pythonosc, mido, onnx, onnxscript, onnxruntime" 2>/dev/null \
         || [ ! -x .venv/bin/ruff ]; then
     echo "== installing Python packages"
     .venv/bin/pip install -q --upgrade pip

@@ -3,7 +3,6 @@ import hashlib
 import json
 import random
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -314,13 +313,12 @@ def test_soundfont_rendering():
 @pytest.mark.corpus
 @needs_libraries
 def test_real_corpus(tmp_path):
-    t0 = time.time()
     info = build_corpus(tmp_path / "corpus", progress=False)
     corpus = load_corpus(tmp_path / "corpus")
     # ≈ 880 distinct clips once gain-only layers and shared samples are gone (see build.NEAR_DUPLICATE); the
     # rarest classes are shaker (≈ 19: the AVL and "Gimme A Hand" shakers are one recording at five gains)
     # and clap (≈ 21)
-    assert len(corpus) >= 850 and time.time() - t0 < 120
+    assert len(corpus) >= 850  # how long the build takes is for the bench, not a test
     for cls in CLASSES:
         rows = [it for it in corpus.items if it["class"] == cls]
         assert len(rows) >= 15, cls

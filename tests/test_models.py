@@ -12,7 +12,7 @@ from neuraldrum.data import augment as aug
 from neuraldrum.data.dataset import BalancedBatchSampler, RandomBatchSampler, shard, step_generator
 from neuraldrum.data.synth import synth
 from neuraldrum.models import MCNN, ConditionalWAE, n_parameters
-from neuraldrum.models.mcnn import doubling_padding
+from neuraldrum.models.mcnn import doubling_padding, gate
 from neuraldrum.train.losses import mcnn_loss, mmd_imq, per_class_mmd, spectral_convergence, support_mask, wae_loss
 
 SR, N = 22050, 22016
@@ -98,15 +98,59 @@ def test_mcnn_refuses_bad_depth():
         MCNN(MCNNConfig(channels=(8, 8)))
 
 
-def test_mcnn_infer_is_binary_masked():
+def _follower(m: np.ndarray, hop: int) -> np.ndarray:
+    """Independent reference for the gate's mask: a sample-by-sample peak follower, y[n] = max(m[n], y[n-1]·a),
+    a = exp(-1 / τ), τ = one hop in samples (no blocks, no window, no interpolation)."""
+    a = np.exp(-1.0 / hop)
+    y = np.empty_like(m)
+    prev = 0.0
+    for n, v in enumerate(m):
+        prev = max(v, prev * a)
+        y[n] = prev
+    return y
+
+
+def test_mcnn_infer_is_the_gated_soft_mask():
     m = MCNN(preset("tiny").mcnn).eval()
     mel = torch.rand(2, 32, 10)
     with torch.no_grad():
         wave, logits = m(mel)
         out = m.infer(mel)
-    assert torch.equal(out, torch.where(logits > 0, wave, torch.zeros_like(wave)))
+    assert torch.equal(out, gate(wave, logits, m.hop_length))
+    ones = torch.full_like(logits, 30.0)  # mask ≈ 1 everywhere: the wave passes unchanged
+    torch.testing.assert_close(gate(wave, ones, m.hop_length), wave, rtol=0, atol=1e-6)
+    flat = torch.ones_like(logits)  # a constant logit of 1: the soft mask is 1 / (1 + e^-1) = 0.7311, not 1
+    torch.testing.assert_close(gate(wave, flat, m.hop_length), 0.7311 * wave, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("hop", [256, 64])
+def test_gate_falls_like_a_one_hop_release_and_keeps_the_attack(hop):
+    N = 40 * hop
+    on, off = 4 * hop + 7, 20 * hop + 3  # mask opens at `on`, closes at `off` (not on block edges)
+    logits = torch.full((1, N), -30.0)
+    logits[0, on:off] = 30.0
+    wave = torch.ones(1, N)
+    got = gate(wave, logits, hop)[0].numpy()
+    ref = _follower(torch.sigmoid(logits)[0].double().numpy(), hop)
+    # never faster than the sample-exact follower (up to its e^-9.5 look-back), never later than it delayed by
+    # 3 blocks of hop/4 (the block peak is held 1.5-3 blocks, then interpolated)
+    d = 3 * (hop // 4)
+    late = np.concatenate([np.full(d, ref[0]), ref[:-d]])
+    assert np.all(got[on:] >= ref[on:] - 0.01)
+    assert np.all(got[off:] <= late[off:] + 1e-3)
+    for t in (hop // 2, hop, 2 * hop, 3 * hop):  # e^(-t/τ) after the close: 0.61, 0.37, 0.14, 0.05
+        assert np.exp(-t / hop) - 0.01 <= got[off + t] <= np.exp(-(t - d) / hop) + 1e-3, t
+    assert got[off + 6 * hop:].max() < 0.01  # and reaches silence
+    assert np.abs(np.diff(got[off:])).max() < 2.0 / hop  # smoothly: no step from one sample to the next
+    # no step down of more than 24 dB within 5 ms at 22.05 kHz (110 samples at hop 256) from above -60 dB,
+    # counting anything below -80 dB as silence
+    db = np.maximum(20 * np.log10(np.maximum(got, 1e-12)), -80.0)
+    w = int(round(110 * hop / 256))
+    audible = db[off:-w] > -60
+    assert np.all((db[off:-w] - db[off + w:])[audible] < 24)
+    # the attack is the trained mask's: nothing opens before `on`
+    assert got[:on].max() < 1e-6
+    assert got[on] > 0.99
 # ---------------------------------------------------------------- losses
 
 def test_mmd_small_for_prior_and_large_for_shifted():

@@ -1,5 +1,5 @@
 """The OSC server: the protocol's parsing (pure), what each address does (with a fake socket), the bounded
-sound folder, latest-wins per client, a real UDP round trip (and its latency), the shared-service entry point
+sound folder, latest-wins per client, a real UDP round trip, the shared-service entry point
 for the web server, the `osc` verb, and docs/osc.md agreeing with the address table."""
 import re
 import socket
@@ -16,6 +16,7 @@ import soundfile as sf
 pytest.importorskip("pythonosc")
 from pythonosc.osc_message import OscMessage  # noqa: E402
 
+from helpers_osc import Wire  # noqa: E402
 from neuraldrum.control.osc import (ADDRESSES, SOUND_KEYS, OscError, Request, make_voice, parse,  # noqa: E402
                                     voice_for)
 from neuraldrum.control.osc_server import OscApp, encode_message, pad_position, start_osc  # noqa: E402
@@ -30,22 +31,14 @@ CLASSES = ("kick", "snare", "clap", "hh_closed", "hh_open", "tom", "ride", "cras
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class Wire:
-    """A fake socket: collects (address, args, to) of every reply; ``wait`` blocks for the n-th reply."""
-
-    def __init__(self):
-        self.replies, self.cond = [], threading.Condition()
-
-    def send(self, data, to):
-        m = OscMessage(data)
-        with self.cond:
-            self.replies.append((m.address, list(m.params), to))
-            self.cond.notify_all()
-
-    def wait(self, n, timeout=10.0):
-        with self.cond:
-            assert self.cond.wait_for(lambda: len(self.replies) >= n, timeout), f"only {self.replies}"
-            return self.replies[n - 1]
+def until(condition, timeout=10.0):
+    """Wait for ``condition()`` to hold; False if it still does not after ``timeout`` s (a hang guard)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.002)
+    return True
 
 
 @pytest.fixture
@@ -210,7 +203,7 @@ def test_kit_slots_new_save(app, engine, tmp_path):
 def test_latest_wins_per_client(engine, tmp_path):
     """A render in progress blocks the worker; three moves of one client queue behind it: only the newest is
     rendered and answered. Another client's move is not superseded by them."""
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
 
     class Slow:
         def __init__(self, e):
@@ -220,6 +213,7 @@ def test_latest_wins_per_client(engine, tmp_path):
             return self.e.voice_z(v)
 
         def render(self, voices):
+            entered.set()
             gate.wait(10)
             return self.e.render(voices)
 
@@ -232,15 +226,15 @@ def test_latest_wins_per_client(engine, tmp_path):
     try:
         a, b = ("127.0.0.1", 1), ("127.0.0.1", 2)
         app.handle_packet(encode_message("/play", "kick", 0.0, "id", "first"), a)
-        time.sleep(0.2)  # the worker has taken it and waits at the gate
+        assert entered.wait(10)  # the worker has taken it and waits at the gate
         for k, x in enumerate((0.1, 0.2, 0.3)):
             app.handle_packet(encode_message("/play", "kick", x, "id", f"a{k}"), a)
         app.handle_packet(encode_message("/play", "kick", 0.5, "id", "b"), b)
         gate.set()
         wire.wait(3)
-        time.sleep(0.3)
+        assert until(lambda: app.counts["sounds"] + app.counts["superseded"] >= 5)  # every request settled
         assert sorted(r[1][3] for r in wire.replies) == ["a2", "b", "first"]
-        assert app.counts["superseded"] == 2
+        assert app.counts["superseded"] == 2 and app.counts["sounds"] == 3
     finally:
         app.close()
         svc.close()
@@ -270,9 +264,9 @@ def test_sound_folder_is_bounded_and_recycles(tmp_path):
 # ---------------------------------------------------------------- over UDP
 
 
-def test_udp_round_trip_and_latency(engine, tmp_path):
+def test_udp_round_trip(engine, tmp_path):
     """`start_osc` sharing a service (as the web server does): requests over a real socket, replies to the sender
-    or to the /reply port; median request → reply time of distinct sounds is reported and bounded loosely."""
+    or to the /reply port. (How fast: docs/osc.md and the bench, not this test.)"""
     with SoundService(engine) as svc:
         server = start_osc(engine, service=svc, port=0, out=tmp_path / "out")
         try:
@@ -286,15 +280,12 @@ def test_udp_round_trip_and_latency(engine, tmp_path):
                 return m.address, m.params
 
             assert rt("/ping", "hi") == ("/pong", ["hi"])
-            times = []
-            for k in range(10):
-                t = time.perf_counter()
+            files = set()
+            for k in range(10):  # distinct sounds, each answered with its own file
                 address, args = rt("/play", "hh_open", k / 10 - 0.5, 0.2)
-                times.append(time.perf_counter() - t)
                 assert address == "/sound" and Path(args[0]).is_file()
-            print(f"OSC /play → /sound, distinct sounds: median {1000 * np.median(times):.1f} ms, "
-                  f"max {1000 * max(times):.1f} ms")
-            assert np.median(times) < 2.0
+                files.add(args[0])
+            assert len(files) == 10
             c.sendto(b"#bundle\x00" + b"\x00" * 7, server.address)  # a truncated bundle
             assert OscMessage(c.recvfrom(65536)[0]).address == "/error"
             r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -2,7 +2,6 @@
 strings, and unknown addresses at the handler. Every message that cannot be carried out gets an ``/error``
 reply naming its address at once, and the server still answers afterwards."""
 import os
-import threading
 
 import pytest
 
@@ -14,6 +13,7 @@ from pythonosc.osc_message import OscMessage  # noqa: E402
 from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
 
 from helpers_bundle import random_bundle  # noqa: E402
+from helpers_osc import Wire  # noqa: E402
 from neuraldrum.control.osc import ADDRESSES, OscError, parse  # noqa: E402
 from neuraldrum.control.osc_server import OscApp  # noqa: E402
 from neuraldrum.control.soundfolder import SoundFolder  # noqa: E402
@@ -24,24 +24,6 @@ FUZZ = settings(max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 KEYS = ["range", "seed", "temperature", "source", "amount", "variation", "tune", "decay", "velocity", "length", "id",
         "n", "class", "colour"]
-
-
-class Wire:
-    def __init__(self):
-        self.replies, self.lock = [], threading.Lock()
-
-    def send(self, data, to):
-        m = OscMessage(data)
-        with self.lock:
-            self.replies.append((m.address, list(m.params)))
-
-    def count(self):
-        with self.lock:
-            return len(self.replies)
-
-    def since(self, n):
-        with self.lock:
-            return self.replies[n:]
 
 
 @pytest.fixture(scope="module")

@@ -13,22 +13,71 @@ from neuraldrum.data.synth import synth
 from neuraldrum.taxonomy import CLASSES
 
 
-def test_bundle_records_provenance_and_metrics(tiny_bundle):
+def test_bundle_records_provenance_and_metrics(tiny_bundle, tiny_corpus):
     meta = read_meta(tiny_bundle)
     assert meta["classes"] == list(CLASSES)
-    assert meta["training"]["wae"]["argv"] or meta["training"]["wae"]
+    for task in ("wae", "mcnn"):  # each run's command.json, and the step its checkpoint was taken at
+        run = meta["training"][task]
+        assert (run["task"], run["preset"], run["start_step"]) == (task, "tiny", 0), task
+        assert run["data"] == str(tiny_corpus.resolve()) and run["corpus"]["n_clips"] == 44
+        assert meta["training"][f"{task}_step"] in (10, 20)  # best.pt: taken at a validation step
     assert meta["corpus"]["n_clips"] == 44
     m = meta["metrics"]
     for k in ("recon/logmel_l1", "recon/mel_sc", "inv/mcnn_sc", "inv/mcnn_mel_sc", "inv/gl32_sc", "e2e/mel_sc",
               "e2e/lsd_db", "e2e/mrstft", "e2e/onset_ms", "e2e/env_db"):
-        assert m[k]["mean"] >= 0 and np.isfinite(m[k]["mean"]), k
+        s = m[k]
+        assert s["n"] == len(CLASSES) and np.isfinite(s["mean"]), k  # one test clip per class, all measured
+        assert s["mean"] <= s["max"] and s["median"] <= s["p95"] <= s["max"], k
     assert set(m["inv/mcnn_sc_per_class"]) == set(CLASSES)
     assert "inv/gl100_sc" not in m  # the bundle measures Griffin-Lim 32 only; `neuraldrum eval` adds 100
     assert m["recon/n"] == len(CLASSES) and m["recon/split"] == "test"
-    assert 0 <= m["gen/class_acc"] <= 1 and set(m["gen/class_acc_per_class"]) == set(CLASSES)
-    assert 0 <= m["clf/test_acc"] <= 1 and np.asarray(m["clf/test_confusion"]).sum() == len(CLASSES)
-    assert m["latency/generate_ms_median"] > 0
+    assert m["gen/n_per_class"] == 2 and m["gen/temperature"] == 1.0  # --per-class 2, the default temperature
+    assert m["latency/runs"] == 5 and m["latency/threads"] == 1  # --latency-runs 5
+    assert 0 < m["latency/generate_ms_median"] <= m["latency/generate_ms_p95"]
     assert set(meta["pca"]) >= {"all"}
+
+
+def test_bundle_metrics_are_what_the_models_give(tiny_bundle, tiny_corpus):
+    """The recorded metrics recomputed from the bundle's parts on the corpus's test split, by hand."""
+    import torch
+
+    from neuraldrum.audio.mel import MelFrontend
+    from neuraldrum.bundle import load_bundle
+    from neuraldrum.data.corpus import load_corpus
+    from neuraldrum.engine import Engine
+
+    b, corpus = load_bundle(tiny_bundle), load_corpus(tiny_corpus)
+    m = read_meta(tiny_bundle)["metrics"]
+    fe = MelFrontend(b.mel)
+    te = corpus.indices("test")
+    y = torch.as_tensor(corpus.labels(te))
+    with torch.inference_mode():
+        x = torch.as_tensor(np.asarray(corpus.audio[te], dtype=np.float32))
+        mel = fe.mel(x)
+        lm = torch.log(torch.clamp(mel, min=b.mel.log_floor))
+        rec = b.wae.decode(b.wae.encode((lm - b.standardiser.mean) / b.standardiser.std, y), y)
+        rec = rec * b.standardiser.std + b.standardiser.mean
+        l1 = (rec - lm).abs().mean(dim=(1, 2))
+        rec_mel = torch.clamp(torch.exp(rec) - b.mel.log_floor, min=0)
+        sc = torch.linalg.norm((rec_mel - mel).flatten(1), dim=1) / torch.linalg.norm(mel.flatten(1), dim=1)
+        pred = b.classifier(lm).argmax(dim=1)
+    assert m["recon/logmel_l1"]["mean"] == pytest.approx(float(l1.mean()), rel=1e-4)
+    assert m["recon/logmel_l1"]["max"] == pytest.approx(float(l1.max()), rel=1e-4)
+    assert m["recon/mel_sc"]["mean"] == pytest.approx(float(sc.mean()), rel=1e-3)
+    assert m["recon/logmel_l1_per_class"] == pytest.approx({CLASSES[int(c)]: float(v) for c, v in zip(y, l1)},
+                                                           rel=1e-4)
+    assert m["clf/n"] == len(CLASSES) and m["clf/test_acc"] == pytest.approx(float((pred == y).float().mean()))
+    assert m["clf/test_confusion"] == confusion(y.numpy(), pred.numpy(), len(CLASSES)).tolist()
+    # the listen test: 2 prior draws per class (seed = the class's index), classified by the listener
+    eng = Engine(b, warm=False)
+    right = {}
+    for ci, cls in enumerate(CLASSES):
+        waves = eng.generate_batch([cls] * 2, np.random.default_rng(ci).standard_normal((2, eng.latent_dim)))
+        with torch.inference_mode():
+            p = b.classifier(fe(torch.as_tensor(waves))).argmax(dim=1)
+        right[cls] = float((p == ci).float().mean())
+    assert m["gen/class_acc_per_class"] == pytest.approx(right)
+    assert m["gen/class_acc"] == pytest.approx(np.mean(list(right.values())))
 
 
 def test_sound_verbs(tiny_bundle, tmp_path, capsys):
@@ -41,7 +90,7 @@ def test_sound_verbs(tiny_bundle, tmp_path, capsys):
     assert cli.main(["generate", "snare", "--x", "0.5", "--y", "-0.5", "--fine", "0.2", "--range", "5",
                      "-o", str(tmp_path / "c")] + m) == 0
     assert cli.main(["generate", "snare", "--x", "2", "-o", str(tmp_path / "bad")] + m) == 1
-    assert "control x=2.0 must be a finite number in [-1, 1]" in capsys.readouterr().err
+    assert "--x 2: must be a finite number in [-1, 1]" in capsys.readouterr().err  # names the option typed
     src = tmp_path / "in.wav"
     sf.write(str(src), synth("kick", seed=0), 44100)
     capsys.readouterr()

@@ -319,6 +319,16 @@ def test_other_sites_cannot_play_it(engine):
             with c.websocket_connect("ws://127.0.0.1:8000/ws", headers={"origin": "http://evil.example"}) as ws:
                 ws.receive_text()
         assert refused.value.code == 1008
+        # a POST from another site's page (a "simple" request: no CORS preflight) is refused before it runs
+        voice = {"voice": {"class": "kick"}}
+        r = c.post("/api/generate", json=voice, headers={"origin": "http://evil.example"})
+        assert r.status_code == 403 and "cross-origin" in r.json()["error"]
+        r = c.post("/api/encode", content=b"RIFF....WAVE", headers={"origin": "http://evil.example:8000"})
+        assert r.status_code == 403
+        # the instrument's own page and non-browser clients (no Origin) are served
+        r = c.post("/api/generate", json=voice, headers={"origin": "http://127.0.0.1:8000"})
+        assert r.status_code == 200 and r.content[:4] == b"RIFF"
+        assert c.post("/api/generate", json=voice).status_code == 200
 
 
 # ---------------------------------------------------------------- the command

@@ -1,6 +1,10 @@
 """neuraldrum: a real-time neural drum machine (conditional WAE + multi-head CNN inverter) on a CPU."""
 __version__ = "0.1.0"
+# What the inference graphs compute (graphs.py): bumped whenever their output for the same bundle changes, so an
+# export made before is not mistaken for a current one (the playing engine's ONNX cache keys on it).
+# 1: binarised MCNN mask; 2: the trained soft mask with a one-hop release (models.mcnn.gate).
+GRAPHS_REVISION = 2
 
-from .taxonomy import CLASSES
+from .taxonomy import CLASSES  # noqa: E402  (after the version constants, which it does not need)
 
-__all__ = ["CLASSES", "__version__"]
+__all__ = ["CLASSES", "GRAPHS_REVISION", "__version__"]

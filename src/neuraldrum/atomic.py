@@ -8,6 +8,7 @@ Every writer in the package goes through here (audio, reports, checkpoints, corp
         (tmp / "build.json").write_text("{}")           # the whole folder replaces "corpus" at once
     write_text("report.md", text)
     write_bytes("blob.bin", data)
+    write_new(["out/kick_000.wav", "out/kick_001.wav"], write)  # the first free name; never replaces a file
 
 On success the target gets the mode a plain ``open()`` / ``mkdir()`` would give it (0666 / 0777 less the
 umask), whatever made the temp file; on any exception, ``KeyboardInterrupt`` included, the temp file or
@@ -27,16 +28,17 @@ Imports nothing from the package: everything may use it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Callable, Iterable, Iterator, Union
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["atomic_file", "atomic_folder", "write_bytes", "write_text", "remove_stale"]
+__all__ = ["atomic_file", "atomic_folder", "write_bytes", "write_text", "remove_stale", "write_new", "target_of"]
 
 
 def _temp_name(path: Path, kind: str = "tmp", suffix: str = "") -> Path:
@@ -187,3 +189,79 @@ def write_bytes(path: PathLike, data: bytes) -> Path:
 def write_text(path: PathLike, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically (UTF-8 by default). Returns ``Path(path)``."""
     return write_bytes(path, text.encode(encoding))
+
+
+def write_new(names: Iterable[PathLike], write: Callable[[Path], object], suffix: str = "", *,
+              clean: bool = True) -> Path:
+    """Write a file that replaces nothing: ``write(tmp)`` fills a temp file beside the first of ``names``, which
+    then takes the first name of ``names`` that no file has. Each name is claimed with a hard link, which fails
+    when the name exists, so concurrent writers never claim the same name and a file that appears meanwhile is
+    skipped, not replaced. The file gets a plain ``open()``'s mode; on any exception nothing is left behind.
+
+    Args:
+        names: candidate paths in order of preference, all in one folder (created when missing); may be endless.
+        write: fills the temp file (given as a Path; it exists, empty).
+        suffix: ending of the temp name, for writers that choose a format by extension (".wav").
+        clean: remove killed writers' debris beside the first name first (:func:`remove_stale`); a caller writing
+            many files may do that once itself instead.
+
+    Returns:
+        the path the file now has.
+
+    Raises:
+        FileExistsError: every name in ``names`` is taken.
+    """
+    it = iter(names)
+    path = Path(next(it))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if clean:
+        remove_stale(path, suffix)
+    tmp = _temp_name(path, suffix=suffix)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
+    try:
+        mode = os.fstat(fd).st_mode & 0o7777
+    finally:
+        os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, mode)
+        while True:
+            try:
+                _claim(tmp, path)
+                return path
+            except FileExistsError:
+                nxt = next(it, None)
+                if nxt is None:
+                    raise FileExistsError(errno.EEXIST, "exists; nothing was replaced", str(path)) from None
+                path = Path(nxt)
+    finally:
+        _remove(tmp)
+
+
+def _claim(tmp: Path, path: Path) -> None:
+    """Give ``tmp``'s contents the name ``path`` if no file has it (FileExistsError otherwise)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as e:  # a file system without hard links: claim the name empty, then rename onto it
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+            raise
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            _remove(path)
+            raise
+
+
+_TEMP = re.compile(r"\.(.+)\.(?:tmp|old)-\d+-[0-9a-f]{8}.*")
+
+
+def target_of(path: PathLike) -> Path:
+    """The path a temp name of this module stands for (``out/.kick.wav.tmp-12-0a1b2c3d.wav`` → ``out/kick.wav``),
+    so that an error names the file a user asked for; any other path unchanged."""
+    path = Path(path)
+    while (m := _TEMP.fullmatch(path.name)) is not None:
+        path = path.with_name(m.group(1))
+    return path

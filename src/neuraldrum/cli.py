@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -55,10 +56,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:  # `neuraldrum … | head`: the reader left; not an error worth a traceback
         sys.stderr.close()
         return 141
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        # our errors name the file or field; no traceback for a user's mistake
+    except ValueError as e:
+        # our errors name the file, field or option; no traceback for a user's mistake
         print(f"neuraldrum: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a path that cannot be read or written (permissions, a file for a folder, a full disk …)
+        print(f"neuraldrum: error: {os_error(e)}", file=sys.stderr)
+        return 1
+
+
+def os_error(e: OSError) -> str:
+    """One line naming the path and the reason, ``out/kick_000.wav: Permission denied``: the target a temp file
+    stands for, not the temp file; the message itself when the error names no path (ours do, in the text)."""
+    from .atomic import target_of
+
+    name = e.filename if e.filename is not None else e.filename2
+    if not isinstance(name, (str, os.PathLike)) or e.strerror is None:
+        return str(e)
+    return f"{target_of(name)}: {e.strerror}"
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ Presets are plain factory functions (``tiny``, ``cpu``, ``paper``), not a config
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass, field, asdict
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .taxonomy import CLASSES
 
@@ -124,11 +126,111 @@ class TrainConfig:
     synthetic_share: Optional[float] = None
 
 
+# sane ranges of the audio and Mel settings a model may come with; what lies outside is refused before anything is
+# allocated from it (a bundle's bundle.json is data from elsewhere)
+SAMPLE_RATES = (8000, 192000)
+MAX_CLIP_SECONDS = 10.0
+MAX_N_FFT = 16384
+MAX_N_MELS = 1024
+
+
+def _whole(x: Any, lo: int, hi: int) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
+
+
+def _number(x: Any, lo: float, hi: float, lo_open: bool = False) -> bool:
+    return (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+            and (lo < x if lo_open else lo <= x) and x <= hi)
+
+
+def check_values(audio: AudioConfig, mel: MelConfig) -> None:
+    """Types and sane ranges of the audio and Mel settings (a sample rate of 0, 10¹⁰ samples, a 10⁹-point FFT
+    are refused here, before anything is sized from them). ValueError naming every field out of range."""
+    sr_lo, sr_hi = SAMPLE_RATES
+    bad = []
+
+    def need(ok: bool, name: str, value: Any, what: str) -> None:
+        if not ok:
+            bad.append(f"{name} {value!r} must be {what}")
+
+    need(_whole(audio.sample_rate, sr_lo, sr_hi), "audio.sample_rate", audio.sample_rate,
+         f"a whole number of Hz from {sr_lo} to {sr_hi}")
+    sr = audio.sample_rate if _whole(audio.sample_rate, sr_lo, sr_hi) else sr_hi
+    need(_whole(audio.n_samples, 1, int(MAX_CLIP_SECONDS * sr)), "audio.n_samples", audio.n_samples,
+         f"a whole number from 1 to {int(MAX_CLIP_SECONDS * sr)} ({MAX_CLIP_SECONDS:g} s)")
+    need(_number(audio.fade_ms, 0.0, 1000.0), "audio.fade_ms", audio.fade_ms, "a number from 0 to 1000")
+    need(_number(audio.max_seconds, 0.0, 3600.0, lo_open=True), "audio.max_seconds", audio.max_seconds,
+         "a number in (0, 3600]")
+    need(_whole(mel.sample_rate, sr_lo, sr_hi), "mel.sample_rate", mel.sample_rate,
+         f"a whole number of Hz from {sr_lo} to {sr_hi}")
+    need(_whole(mel.n_fft, 2, MAX_N_FFT), "mel.n_fft", mel.n_fft, f"a whole number from 2 to {MAX_N_FFT}")
+    n_fft = mel.n_fft if _whole(mel.n_fft, 2, MAX_N_FFT) else MAX_N_FFT
+    need(_whole(mel.win_length, 1, n_fft), "mel.win_length", mel.win_length, "a whole number from 1 to n_fft")
+    need(_whole(mel.hop_length, 1, n_fft), "mel.hop_length", mel.hop_length, "a whole number from 1 to n_fft")
+    need(_whole(mel.n_mels, 1, MAX_N_MELS), "mel.n_mels", mel.n_mels, f"a whole number from 1 to {MAX_N_MELS}")
+    need(mel.window == "hann", "mel.window", mel.window, "'hann'")
+    need(mel.mel_scale in ("slaney", "htk"), "mel.mel_scale", mel.mel_scale, "'slaney' or 'htk'")
+    need(mel.norm in (None, "slaney"), "mel.norm", mel.norm, "'slaney' or null")
+    nyquist = (mel.sample_rate if _whole(mel.sample_rate, sr_lo, sr_hi) else sr_hi) / 2
+    need(_number(mel.fmin, 0.0, nyquist), "mel.fmin", mel.fmin, "a number from 0 to the Nyquist frequency")
+    need(mel.fmax is None or (_number(mel.fmax, 0.0, nyquist, lo_open=True)
+                              and (not _number(mel.fmin, 0.0, nyquist) or mel.fmax > mel.fmin)),
+         "mel.fmax", mel.fmax, "null or a number above fmin, up to the Nyquist frequency")
+    need(_number(mel.power, 0.0, 4.0, lo_open=True), "mel.power", mel.power, "a number in (0, 4]")
+    need(_number(mel.log_floor, 0.0, 1.0, lo_open=True), "mel.log_floor", mel.log_floor, "a number in (0, 1]")
+    if bad:
+        raise ValueError("; ".join(bad))
+
+
+MAX_WIDTH = 4096  # widest layer (channels, hidden units, latent size) a config may ask for
+
+
+def _widths(x: Any, n_min: int, n_max: int, lo: int = 1) -> bool:
+    return isinstance(x, tuple) and n_min <= len(x) <= n_max and all(_whole(v, lo, MAX_WIDTH) for v in x)
+
+
+def check_layers(wae: Optional[WAEConfig] = None, mcnn: Optional[MCNNConfig] = None, classifier: Any = None) -> None:
+    """The layer settings of each model: counts, widths, kernels, strides, paddings are whole numbers of the
+    right arity and range (a 3-number padding for a 2-d conv, a negative width, a 10⁹-unit layer are refused).
+    ValueError naming every field out of range."""
+    bad = []
+
+    def need(ok: bool, name: str, value: Any, what: str) -> None:
+        if not ok:
+            bad.append(f"{name} {value!r:.60} must be {what}")
+
+    w = f"whole numbers from 1 to {MAX_WIDTH}"
+    if wae is not None:
+        need(_widths(wae.channels, 1, 8), "wae.channels", wae.channels, f"1 to 8 {w}")
+        need(_widths(wae.hidden, 0, 8), "wae.hidden", wae.hidden, f"0 to 8 {w}")
+        for name in ("kernel", "stride"):
+            need(_widths(getattr(wae, name), 2, 2), f"wae.{name}", getattr(wae, name), f"2 {w}")
+        need(_widths(wae.padding, 2, 2, lo=0), "wae.padding", wae.padding, "2 whole numbers ≥ 0")
+        need(_whole(wae.latent_dim, 1, MAX_WIDTH), "wae.latent_dim", wae.latent_dim, f"one of the {w}")
+        need(_whole(wae.n_classes, 1, MAX_WIDTH), "wae.n_classes", wae.n_classes, f"one of the {w}")
+    if mcnn is not None:
+        need(_whole(mcnn.n_heads, 1, 64), "mcnn.n_heads", mcnn.n_heads, "a whole number from 1 to 64")
+        need(_whole(mcnn.kernel, 1, 255), "mcnn.kernel", mcnn.kernel, "a whole number from 1 to 255")
+        need(_widths(mcnn.channels, 0, 30), "mcnn.channels", mcnn.channels, f"0 to 30 {w}")
+    if classifier is not None:
+        need(_widths(classifier.channels, 1, 8), "classifier.channels", classifier.channels, f"1 to 8 {w}")
+        need(_whole(classifier.embed_dim, 1, MAX_WIDTH), "classifier.embed_dim", classifier.embed_dim,
+             f"one of the {w}")
+        need(_whole(classifier.n_classes, 1, MAX_WIDTH), "classifier.n_classes", classifier.n_classes,
+             f"one of the {w}")
+    if bad:
+        raise ValueError("; ".join(bad))
+
+
 def check_shapes(audio: AudioConfig, mel: MelConfig, wae: Optional[WAEConfig] = None,
-                 mcnn: Optional[MCNNConfig] = None, classifier: Any = None) -> None:
-    """The one place where the numbers every part derives from the audio and Mel configs are checked: sample
-    rate, Mel bins, hop and frames (``mel.n_frames(audio.n_samples)``). ValueError naming the fields that
-    disagree. ``classifier`` is any config with ``n_mels`` and ``n_frames``."""
+                 mcnn: Optional[MCNNConfig] = None, classifier: Any = None, n_classes: Optional[int] = None) -> None:
+    """The one place where the numbers every part derives from the audio and Mel configs are checked: first
+    their types and ranges (:func:`check_values`, :func:`check_layers`), then sample rate, Mel bins, hop and frames
+    (``mel.n_frames(audio.n_samples)``), the MCNN's layers against the hop, and the class count of each model
+    against ``n_classes`` (the length of a class list) when given. ValueError naming the fields that disagree.
+    ``classifier`` is any config with ``n_mels``, ``n_frames`` and ``n_classes``."""
+    check_values(audio, mel)
+    check_layers(wae, mcnn, classifier)
     frames = mel.n_frames(audio.n_samples)
     bad = []
     if mel.sample_rate != audio.sample_rate:
@@ -136,9 +238,13 @@ def check_shapes(audio: AudioConfig, mel: MelConfig, wae: Optional[WAEConfig] = 
     for name, c in (("wae", wae), ("classifier", classifier)):
         if c is not None and (c.n_mels, c.n_frames) != (mel.n_mels, frames):
             bad.append(f"{name} (n_mels, n_frames) = ({c.n_mels}, {c.n_frames}) ≠ the Mel's ({mel.n_mels}, {frames})")
+        if c is not None and n_classes is not None and c.n_classes != n_classes:
+            bad.append(f"classes has {n_classes} names ≠ {name}.n_classes {c.n_classes!r}")
     if mcnn is not None and (mcnn.n_mels, mcnn.hop_length) != (mel.n_mels, mel.hop_length):
         bad.append(f"mcnn (n_mels, hop_length) = ({mcnn.n_mels}, {mcnn.hop_length}) ≠ the Mel's "
                    f"({mel.n_mels}, {mel.hop_length})")
+    if mcnn is not None and not (_whole(mcnn.n_layers, 1, 30) and 1 << mcnn.n_layers == mcnn.hop_length):
+        bad.append(f"mcnn.n_layers {mcnn.n_layers!r}: 2 ** n_layers ≠ mcnn.hop_length {mcnn.hop_length!r}")
     if bad:
         raise ValueError("the configs disagree: " + "; ".join(bad))
 
@@ -148,19 +254,55 @@ def to_dict(cfg: Any) -> dict:
     return asdict(cfg)
 
 
+MAX_TUPLE = 64  # longest list a config field may hold (layer widths, scales)
+
+
+def _typed(cls: type, name: str, hint: Any, v: Any) -> Any:
+    """``v`` checked against the field's type (``int``, ``float``, ``bool``, ``str``, ``tuple`` of numbers,
+    ``Optional[…]``); ints are accepted for floats. ValueError naming ``Class.field`` otherwise."""
+    if typing.get_origin(hint) is Union:
+        args = typing.get_args(hint)
+        if v is None and type(None) in args:
+            return v
+        hint = next(a for a in args if a is not type(None))
+    num = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if hint is bool:
+        ok = isinstance(v, bool)
+    elif hint is int:
+        ok = num and isinstance(v, int)
+    elif hint is float:
+        ok, v = num and math.isfinite(v), float(v) if num else v
+    elif hint is str:
+        ok = isinstance(v, str)
+    elif hint is tuple:
+        ok = (isinstance(v, tuple) and len(v) <= MAX_TUPLE
+              and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
+    else:
+        ok = isinstance(v, hint) if isinstance(hint, type) else True
+    if not ok:
+        what = {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string",
+                tuple: f"a list of at most {MAX_TUPLE} finite numbers"}.get(hint, getattr(hint, "__name__", str(hint)))
+        raise ValueError(f"{cls.__name__}.{name} {v!r} must be {what}")
+    return v
+
+
 def from_dict(cls: type, d: dict) -> Any:
-    """Rebuild a config dataclass from :func:`to_dict` output; unknown keys are an error."""
+    """Rebuild a config dataclass from :func:`to_dict` output; unknown keys and values of the wrong type are an
+    error (ValueError naming ``Class.field``)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{cls.__name__}: expected an object of fields, got {type(d).__name__}")
     names = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(d) - set(names)
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for k, v in d.items():
         if k == "augment" and isinstance(v, dict):
             v = from_dict(AugmentConfig, v)
         elif isinstance(v, list):
             v = tuple(v)
-        kwargs[k] = v
+        kwargs[k] = _typed(cls, k, hints[k], v)
     return cls(**kwargs)
 
 

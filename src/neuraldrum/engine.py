@@ -77,6 +77,8 @@ class Engine:
         self.model_sha256: str = info["sha256"]
         self.model_path: Optional[str] = info["path"]
         self.pca: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = info["pca"]  # mean, axes (K, D), scales
+        # the bundle's class prior: (mean (C, D), chol (C, D, D)) float32, or None (N(0, t²·I) for every class)
+        self.prior: Optional[tuple[np.ndarray, np.ndarray]] = _class_prior(self.backend)
         if warm:
             for _ in range(2):
                 self.generate(self.classes[0], seed=0)
@@ -148,7 +150,7 @@ class Engine:
         if v.z is not None:
             z = self._z(v.z, "voice z")
         elif v.seed is not None:
-            z = self.sample_prior(1, v.seed, v.temperature)[0]
+            z = self.sample_prior(1, v.seed, v.temperature, cls=v.cls)[0]
         else:
             z = self.class_centre(v.cls)
         if v.controls is not None:
@@ -192,20 +194,30 @@ class Engine:
         elif z is not None:
             zz = self._z(z)
         else:
-            zz = self.sample_prior(1, seed)[0]
+            zz = self.sample_prior(1, seed, cls=cls)[0]
         return self.generate_batch([cls], zz[None])[0]
 
     def prior_temperature(self, temperature: Optional[float] = None) -> float:
         """``temperature``, or the bundle's ``prior_temperature`` when None."""
         return self.temperature if temperature is None else float(temperature)
 
-    def sample_prior(self, n: int, seed: Optional[int] = None, temperature: Optional[float] = None) -> np.ndarray:
-        """(n, D) draws from the prior N(0, t²·I), t = :meth:`prior_temperature` (1 unless the bundle chose a
-        lower one: nearer the class centre, more recognisable, less varied)."""
+    def sample_prior(self, n: int, seed: Optional[int] = None, temperature: Optional[float] = None,
+                     cls: Optional[Union[str, int]] = None) -> np.ndarray:
+        """(n, D) prior draws, t = :meth:`prior_temperature` (1 unless the bundle chose a lower one: nearer the
+        class centre, more recognisable, less varied), ε = ``default_rng(seed).standard_normal((n, D))``.
+
+        With a class ``cls`` and a bundle that has a class prior: z = mean_c + t · ε @ chol_cᵀ, i.e.
+        N(mean_c, t²·Σ_c) with the class's train-latent mean and covariance. Otherwise (``cls`` None, or an older
+        bundle without one): z = t · ε, i.e. N(0, t²·I). The same seed gives the same ε either way."""
         t = self.prior_temperature(temperature)
         if not 0 <= t < float("inf"):
             raise ValueError(f"temperature={temperature} must be a finite number ≥ 0")
-        return (t * np.random.default_rng(seed).standard_normal((n, self.latent_dim))).astype(np.float32)
+        eps = np.random.default_rng(seed).standard_normal((n, self.latent_dim))
+        if cls is None or self.prior is None:
+            return (t * eps).astype(np.float32)
+        i = self.class_index(cls)
+        mean, chol = self.prior
+        return (mean[i].astype(np.float64) + t * (eps @ chol[i].astype(np.float64).T)).astype(np.float32)
 
     # ------------------------------------------------------------------ analysis
     MAX_SECONDS = 60.0  # longer input is refused: the engine reads only its first second anyway
@@ -302,6 +314,19 @@ class Engine:
         return self.backend.mix(np.full(steps, ia, np.int64), np.full(steps, ib, np.int64), t[:, 0], z)
 
 
+def _class_prior(backend: Any) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """The class prior of a backend: its info's ``prior`` (ONNX: from the export metadata), else its bundle's
+    ``prior_mean``/``prior_chol`` (torch); None when the model has none."""
+    prior = backend.info.get("prior")
+    if prior is None:
+        bundle = getattr(backend, "bundle", None)
+        if getattr(bundle, "prior_mean", None) is not None and getattr(bundle, "prior_chol", None) is not None:
+            prior = (bundle.prior_mean, bundle.prior_chol)
+    if prior is None:
+        return None
+    return np.asarray(prior[0], np.float32), np.asarray(prior[1], np.float32)
+
+
 def _say(msg: str) -> None:
     import sys
 
@@ -313,7 +338,8 @@ def playing_engine(model: Any = None, threads: Optional[int] = None, backend: st
     """The engine for live use (``serve``, ``osc``, ``play``). ``backend="auto"`` picks ONNX, which runs the same
     graphs faster on a CPU than eager torch (``neuraldrum bench``, ``bench/onnx``): an export folder is used as
     it is; a bundle (or the default) is exported once into ``cache`` (default ``$NEURALDRUM_CACHE`` or
-    ``~/.cache/neuraldrum``), keyed by its weights' checksum and the package version; without onnxruntime or the
+    ``~/.cache/neuraldrum``), keyed by its weights' checksum, the package version and ``GRAPHS_REVISION``; a cached
+    export whose recorded checksum differs, or that does not load, is exported again; without onnxruntime or the
     exporter it falls back to torch. "torch" and "onnx" force a backend."""
     import os
     from pathlib import Path
@@ -326,21 +352,28 @@ def playing_engine(model: Any = None, threads: Optional[int] = None, backend: st
 
     if not all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx", "onnxscript")):
         return Engine(model, threads=threads, backend="torch")
-    from . import __version__
+    from . import GRAPHS_REVISION, __version__
     from .bundle import DEFAULT_BUNDLE, read_meta
 
     sha = read_meta(model or DEFAULT_BUNDLE)["weights"]["sha256"]
     root = Path(cache or os.environ.get("NEURALDRUM_CACHE") or Path.home() / ".cache" / "neuraldrum")
-    folder = root / f"onnx-{sha[:16]}-{__version__}"
-    if not (folder / "generator.onnx").is_file():
-        import logging
-        import warnings
+    folder = root / f"onnx-{sha[:16]}-{__version__}-r{GRAPHS_REVISION}"
+    if (folder / "generator.onnx").is_file():
+        try:
+            eng = Engine(folder, threads=threads, backend="onnx")
+            if eng.model_sha256 == sha:
+                return eng
+            say(f"the cached ONNX engine in {folder} is for another model: exporting again")
+        except (ValueError, OSError) as e:  # a damaged cache entry is rebuilt, not trusted
+            say(f"the cached ONNX engine in {folder} cannot be used ({e}): exporting again")
+    import logging
+    import warnings
 
-        from .export.models import export
+    from .export.models import export
 
-        say(f"preparing the ONNX engine for this model, once (≈ 20 s) → {folder}")
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            export(model, "onnx", folder)
+    say(f"preparing the ONNX engine for this model, once (≈ 20 s) → {folder}")
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export(model, "onnx", folder)
     return Engine(folder, threads=threads, backend="onnx")

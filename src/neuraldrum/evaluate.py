@@ -33,6 +33,7 @@ from .models.baselines import griffin_lim, mel_to_linear
 from .timing import time_calls, torch_threads
 
 WAVE_METRICS = ("sc", "mel_sc", "lsd_db", "mrstft", "logmel_l1", "onset_ms", "env_db")
+GATE_DROP_DB = 24.0  # a level fall steeper than this within 5 ms (from above -70 dBFS) counts as a hard gate
 
 
 # ---------------------------------------------------------------- helpers
@@ -62,6 +63,12 @@ def wave_metrics(est: np.ndarray, ref: np.ndarray, fe: MelFrontend) -> dict[str,
         "onset_ms": M.onset_error_ms(est, ref, sr),
         "env_db": M.envelope_error_db(est, ref, sr),
     }
+
+
+def _gated(w: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(B, N) → (B,) 1.0 where a sound's level falls by more than :data:`GATE_DROP_DB` within 5 ms (a hard gate;
+    real clips have some too, where a source sample was cut short), else 0.0."""
+    return (M.max_level_drop_db(w, sample_rate) > GATE_DROP_DB).astype(np.float64)
 
 
 def _nanmean(v) -> float:
@@ -119,8 +126,10 @@ def reconstruction(engine: Engine, corpus: Corpus, split: str = "test", limit: O
         add("recon", {"logmel_l1": (rec_log - logmel).abs().flatten(1).mean(1).numpy(),
                       "mel_sc": M.spectral_convergence(rec_mel, mel).numpy()})
         ref = x.numpy()
-        add("e2e", wave_metrics(engine.generator.invert(rec_log).numpy(), ref, fe))
-        add("inv", {f"mcnn_{k}": v for k, v in wave_metrics(engine.generator.invert(logmel).numpy(), ref, fe).items()})
+        e2e, inv = engine.generator.invert(rec_log).numpy(), engine.generator.invert(logmel).numpy()
+        add("e2e", {**wave_metrics(e2e, ref, fe), "gated": _gated(e2e, b.audio.sample_rate)})
+        add("inv", {f"mcnn_{k}": v for k, v in wave_metrics(inv, ref, fe).items()})
+        add("inv", {"mcnn_gated": _gated(inv, b.audio.sample_rate), "real_gated": _gated(ref, b.audio.sample_rate)})
         lin = [mel_to_linear(m.numpy(), b.mel) for m in mel] if gl_iters else []
         for n in gl_iters:
             gl = np.stack([griffin_lim(S, b.mel, n, x.shape[1]) for S in lin])
@@ -169,7 +178,7 @@ def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 
 
     waves, y_gen = [], []
     for ci, cls in enumerate(engine.classes):
-        waves.append(engine.generate_batch([cls] * per_class, engine.sample_prior(per_class, seed + ci, temperature)))
+        waves.append(engine.generate_batch([cls] * per_class, engine.sample_prior(per_class, seed + ci, temperature, cls=cls)))
         y_gen.append(np.full(per_class, ci))
     waves, y_gen = np.concatenate(waves), np.concatenate(y_gen)
     p_g, e_g, l_g = _listen(engine, waves)
@@ -179,6 +188,8 @@ def generation(engine: Engine, corpus: Corpus, per_class: int = 50, seed: int = 
     out["gen/class_acc"] = float((pred_g == y_gen).mean())
     out["gen/class_acc_per_class"] = {c: float((pred_g[y_gen == i] == i).mean()) for i, c in enumerate(engine.classes)}
     out["gen/confusion"] = confusion(y_gen, pred_g, C).tolist()
+    out["gen/gated_frac"] = float(np.mean(_gated(waves, engine.sample_rate)))
+    out["gen/max_level_drop_db"] = M.summarise(M.max_level_drop_db(waves, engine.sample_rate))
     out["gen/inception_score"] = M.inception_score(p_g)
     out["gen/inception_score_real_test"] = M.inception_score(p_te)
     out["gen/inception_score_max"] = float(C)

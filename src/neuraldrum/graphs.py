@@ -3,7 +3,7 @@ exports run. Each is an ``nn.Module`` built from a loaded bundle, batched, with 
 (callers may share one across threads), device-aware (``.to("cuda")`` works; nothing needs a GPU).
 
 - :class:`Generator`: (class index (B,), z (B, D)) → finished waveform (B, n_samples): decoder,
-  de-standardisation, the one log-Mel → Mel inversion, the inverter with its binarised support mask, fades and
+  de-standardisation, the one log-Mel → Mel inversion, the inverter with its gated support mask, fades and
   peak normalisation.
 - :class:`Analyzer`: prepared clip (B, n_samples) → (z (B, D), class probabilities (B, C), class used (B,)):
   Mel front end, listener, standardisation, encoder.
@@ -24,7 +24,7 @@ from torch import nn
 
 from .audio.mel import MelFrontend
 from .bundle import Bundle, load_bundle
-from .models.mcnn import MCNN
+from .models.mcnn import MCNN, gate
 from .sampler import PEAK as OUT_PEAK  # -1 dBFS, the same peak the sampler controls normalise to
 
 FADE_IN = 16  # samples: no click at the start
@@ -75,18 +75,17 @@ class PolyphaseMCNN(nn.Module):
             self.groups.append(c.groups)
             self.pads.append((left, right))
         self.n_heads = mcnn.n_heads
+        self.hop_length = mcnn.hop_length
         self.register_buffer("head_scale", mcnn.head_scale.detach().clone())
         self.squash = mcnn.squash
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """Linear Mel (B, n_mels, T) → masked waveform (B, T · hop), as ``MCNN.infer``."""
         wave, logits = self.parts(mel)
-        return wave * (logits > 0.0).to(wave.dtype)
+        return gate(wave, logits, self.hop_length)
 
     def parts(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Linear Mel (B, n_mels, T) → (wave before the mask, mask logits), each (B, T · hop). A sample whose
-        logit is near 0 may flip between implementations (the mask is binarised): compare these, not only
-        :meth:`forward`."""
+        """Linear Mel (B, n_mels, T) → (wave before the mask, mask logits), each (B, T · hop)."""
         y = mel
         n = len(self.groups)
         for i in range(n):

@@ -269,6 +269,36 @@ def decay_time(wave, sample_rate: int, drop_db: float = 40.0, frame_ms: float = 
     return np.where(np.abs(w).max(axis=1) > 0, out, np.nan)
 
 
+def max_level_drop_db(wave, sample_rate: int, frame_ms: float = 5.0, audible_db: float = -70.0,
+                      silence_db: float = -100.0, skip_end_ms: float = 25.0) -> np.ndarray:
+    """The steepest fall of a sound's level from one frame to the next, after its loudest frame: how hard a gate
+    cuts it. Frame levels are RMS in dBFS (not relative), counted from frames above ``audible_db`` only, with
+    anything below ``silence_db`` taken as ``silence_db``; the last ``skip_end_ms`` (a designed fade-out) are
+    left out. A sound cut from -40 dBFS to digital silence scores 60 dB; a natural decay a few dB per frame.
+
+    Args:
+        wave: (B, N) waveform.
+        sample_rate: in Hz.
+        frame_ms: frame length in ms.
+
+    Returns:
+        (B,) dB (0 when nothing falls).
+    """
+    w = _batch(wave)
+    L = _frame_len(sample_rate, frame_ms)
+    n = w.shape[1] // L
+    with np.errstate(divide="ignore"):
+        db = np.maximum(10.0 * np.log10((w[:, : n * L].reshape(len(w), n, L) ** 2).mean(axis=2)), silence_db)
+    stop = n - int(np.ceil(skip_end_ms / frame_ms))
+    out = np.zeros(len(w))
+    for i, d in enumerate(db):
+        p = int(np.argmax(d))
+        a, b = d[p:stop - 1], d[p + 1:stop]
+        drops = (a - b)[a > audible_db]
+        out[i] = max(0.0, float(drops.max())) if drops.size else 0.0
+    return out
+
+
 # ---------------------------------------------------------------- distances between sets of embeddings
 
 def frechet_distance(a, b, eps: float = 1e-6) -> float:

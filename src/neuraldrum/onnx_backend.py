@@ -62,7 +62,8 @@ class OnnxBackend:
             "latent_dim": int(m["latent_dim"]), "prior_temperature": float(m["prior_temperature"]),
             "has_classifier": bool(m["has_classifier"]), "sha256": m["bundle_sha256"], "path": str(folder),
             "pca": {k: (np.asarray(v["mean"], f32), np.asarray(v["axes"], f32), np.asarray(v["scales"], f32))
-                    for k, v in m["pca"].items()}}
+                    for k, v in m["pca"].items()},
+            "prior": _prior(m.get("prior"), len(m["classes"]), int(m["latent_dim"]), folder)}
 
     def generate(self, cls: np.ndarray, z: np.ndarray) -> np.ndarray:
         """cls (B,) int64, z (B, D) float32 → (B, n_samples) float32."""
@@ -78,3 +79,20 @@ class OnnxBackend:
     def mix(self, cls_a, cls_b, t, z) -> np.ndarray:
         raise ValueError("a morph across classes mixes log-Mels inside the generator, which the ONNX export "
                          "does not expose; use backend='torch' (within one class a morph works)")
+
+
+def _prior(p: Any, n_classes: int, latent_dim: int, folder: Path) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """The class prior recorded in the export metadata as (mean (C, D), chol (C, D, D)) float32, or None."""
+    if p is None:
+        return None
+    try:
+        mean, chol = np.asarray(p["mean"], np.float32), np.asarray(p["chol"], np.float32)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{folder}: the metadata's prior is unreadable ({e})") from None
+    d = np.diagonal(chol, axis1=1, axis2=2) if chol.ndim == 3 else None
+    if (p.get("kind") != "class_gaussian" or mean.shape != (n_classes, latent_dim)
+            or chol.shape != (n_classes, latent_dim, latent_dim) or not np.all(np.isfinite(mean))
+            or not np.all(np.isfinite(chol)) or np.any(np.triu(chol, k=1) != 0) or not np.all(d > 0)):
+        raise ValueError(f"{folder}: the metadata's prior is not a class Gaussian of shapes (C, D), (C, D, D) with "
+                         "lower-triangular factors")
+    return mean, chol

@@ -4,6 +4,13 @@
 
 The PCA of the latents is fitted on the corpus's **train** split (per class and overall); every metric is
 measured on the **test** split (held-out kits and instruments) and written into bundle.json.
+
+``neuraldrum bundle-prior``: a copy of a bundle with a class prior added (see :mod:`neuraldrum.bundle`):
+
+    neuraldrum bundle-prior --model BUNDLE --data CORPUS --out NEWBUNDLE
+
+fits, per class, the mean and covariance of the WAE encodings of the corpus's **train** clips (with their true
+class); prior draws of that class are then N(mean_c, t²·Σ_c) instead of N(0, t²·I).
 """
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .bundle import PCA, load_bundle, save_bundle
+from .bundle import PCA, load_bundle, save_bundle, write_with_prior
 from .data.corpus import load_corpus
 from .taxonomy import CLASSES
 
@@ -118,6 +125,93 @@ def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier
     return extra["metrics"]
 
 
+PRIOR_RIDGE = 1e-4  # added to each class covariance's diagonal (classes with fewer clips than D are rank-deficient)
+
+
+def fit_class_prior(engine, corpus, split: str = "train",
+                    ridge: float = PRIOR_RIDGE) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Per class c: the mean and covariance (numpy ``np.cov``, N − 1) of the encodings of the ``split`` clips of
+    class c with their true class, plus ``ridge`` · I, as (mean (C, D), lower Cholesky factor (C, D, D)) float32
+    and the fit record. A class with fewer than 2 clips keeps N(0, I) (mean 0, chol I), listed under
+    ``fallback``."""
+    from .evaluate import _test_latents
+
+    idx = corpus.indices(split)
+    y = corpus.labels(idx)
+    z = _test_latents(engine, corpus, idx).astype(np.float64)
+    C, D = len(engine.classes), engine.latent_dim
+    mean, chol = np.zeros((C, D), np.float64), np.tile(np.eye(D), (C, 1, 1))
+    clips, fallback = {}, []
+    for ci, cls in enumerate(engine.classes):
+        zc = z[y == ci]
+        clips[cls] = int(len(zc))
+        if len(zc) < 2:
+            fallback.append(cls)
+            continue
+        mean[ci] = zc.mean(axis=0)
+        chol[ci] = np.linalg.cholesky(np.cov(zc, rowvar=False) + ridge * np.eye(D))
+    fit = {"split": split, "clips_per_class": clips, "ridge": ridge, "fallback": fallback,
+           "fallback_means": "N(0, I): mean 0, chol I, for classes with fewer than 2 clips",
+           "encoder": "the bundle's WAE encoder (Analyzer.logmel → latent) with each clip's true class",
+           "covariance": "np.cov (N - 1) + ridge · I; chol = its lower Cholesky factor"}
+    return mean.astype(np.float32), np.tril(chol).astype(np.float32), fit
+
+
+def add_prior(model: Optional[Path], data: Path, out: Path, force: bool = False, command: Optional[str] = None,
+              metrics: bool = True, per_class: int = 50) -> dict:
+    """Write ``out``: the bundle ``model`` (None = the default) with a class prior fitted on ``data``'s train split
+    (:func:`fit_class_prior`). Refused when the corpus's counts differ from the bundle's recorded corpus (or it
+    has none) unless ``force``. With ``metrics`` (and a listener in the bundle), the generation metrics (``gen/*``,
+    test split, as ``neuraldrum bundle`` measures them) are measured again with the new prior and replace the
+    source's; every other metric is kept (the prior changes no other graph). Returns the fit record."""
+    from .bundle import DEFAULT_BUNDLE
+    from .engine import Engine
+
+    src = Path(model) if model is not None else DEFAULT_BUNDLE
+    bundle = load_bundle(src)
+    corpus = load_corpus(data)
+    summary = corpus.summary()
+    recorded = (bundle.meta.get("corpus") or {}).get("counts") if isinstance(bundle.meta.get("corpus"), dict) else None
+    if recorded != summary["counts"] and not force:
+        raise ValueError(f"{data}: its clip counts per class and split differ from the corpus recorded in {src} "
+                         f"({'none recorded' if recorded is None else 'different counts'}); the prior must be fitted on "
+                         "the corpus the model was trained on (--force to fit anyway)")
+    with torch.inference_mode():
+        mean, chol, fit = fit_class_prior(Engine(bundle, warm=False, device="cpu"), corpus)
+    fit.update({"corpus": {"path": str(data), "n_clips": summary["n_clips"], "counts": summary["counts"],
+                           "matches_bundle_corpus": recorded == summary["counts"]},
+                "source_sha256": bundle.meta["weights"]["sha256"],
+                "metrics_note": "bundle.json metrics were measured with the source bundle's N(0, t²·I) prior",
+                "command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    write_with_prior(src, out, mean, chol, fit)
+    if metrics and bundle.classifier is not None and isinstance(bundle.meta.get("metrics"), dict):
+        from . import evaluate
+
+        with torch.inference_mode():
+            gen = evaluate.generation(Engine(out, warm=False, device="cpu"), corpus, per_class=per_class)
+        kept = {k: v for k, v in bundle.meta["metrics"].items() if not k.startswith("gen/")}
+        fit["metrics_note"] = ("gen/* metrics measured again with this class prior (test split, "
+                               f"{per_class} per class); the other metrics are the source bundle's")
+        write_with_prior(src, out, mean, chol, fit, extra={"metrics": {**kept, **gen}})
+    return fit
+
+
+def _prior_cmd(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    command = "neuraldrum " + shlex.join(sys.argv[1:]) if sys.argv and "bundle-prior" in sys.argv else (
+        f"neuraldrum bundle-prior{' --model ' + shlex.quote(args.model) if args.model else ''} --data "
+        f"{shlex.quote(args.data)} --out {shlex.quote(args.out)}{' --force' if args.force else ''}")
+    fit = add_prior(Path(args.model) if args.model else None, Path(args.data), Path(args.out), force=args.force,
+                    command=command, metrics=not args.no_metrics, per_class=args.per_class)
+    print(json.dumps(fit, indent=1) if args.json else
+          f"bundle with a class prior written to {args.out} (train clips per class: "
+          + ", ".join(f"{c} {n}" for c, n in fit["clips_per_class"].items())
+          + (f"; N(0, I) kept for {', '.join(fit['fallback'])}" if fit["fallback"] else "") + ")")
+    return 0
+
+
 def _cmd(args: argparse.Namespace) -> int:
     m = make_bundle(Path(args.wae), Path(args.mcnn), Path(args.out), Path(args.data),
                     Path(args.classifier) if args.classifier else None, metrics=not args.no_metrics,
@@ -146,3 +240,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="default spread of prior samples stored in the bundle (choose it on the val split)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd)
+
+    p = sub.add_parser("bundle-prior", help="copy a bundle with a per-class Gaussian prior fitted on the train split")
+    p.add_argument("--model", default=None, help="model bundle (default: the bundled default model)")
+    p.add_argument("--data", required=True, help="the corpus the model was trained on")
+    p.add_argument("--out", required=True, help="new bundle folder to write (whole or not at all)")
+    p.add_argument("--force", action="store_true", help="fit even when the corpus differs from the bundle's record")
+    p.add_argument("--no-metrics", action="store_true", help="keep the source's generation metrics (not re-measured)")
+    p.add_argument("--per-class", type=int, default=50, help="prior samples per class for the re-measured listen test")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_prior_cmd)

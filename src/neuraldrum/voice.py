@@ -3,7 +3,8 @@
 A voice names everything that decides a sound, so the same voice with the same model gives the same sound:
 
 1. a **start** in the latent space: an explicit ``z`` (an encoded sample's), else a draw from the class prior
-   N(0, t²·I) with ``seed`` (t = ``temperature``, the model's own when None), else the class centre;
+   with ``seed`` (t = ``temperature``, the model's own when None): N(mean_c, t²·Σ_c) when the model stores a
+   class prior, N(0, t²·I) otherwise (see :meth:`neuraldrum.engine.Engine.sample_prior`), else the class centre;
 2. the **controls** (the paper's XY pad, fine knob and range) move from the start;
 3. a **variation**: ``amount`` · N(0, I) drawn with ``variation_seed`` is added;
 4. the **sampler controls** (tune, decay, velocity, length) shape the finished waveform.

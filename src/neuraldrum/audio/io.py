@@ -9,6 +9,7 @@ All arrays are 1-D float32 ``(n_samples,)`` unless stated otherwise.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Union
 
@@ -22,8 +23,22 @@ atomic_write_bytes = write_bytes
 atomic_write_text = write_text
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: quieter than this is "silent"
+RATES = (1000, 768000)  # sample rates that :func:`load` reads (and asks for)
+BLOCK_SAMPLES = 1 << 20  # samples (frames × channels) decoded at a time by :func:`load`: 4 MB of float32
+CANCEL_RATIO = 0.01  # a mono mix 40 dB below the loudest channel: the channels cancel (anti-phase)
 WAV_SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT", "PCM_16": "PCM_16", "PCM_24": "PCM_24",
                 "FLOAT": "FLOAT"}
+
+
+def safe_text(s: str) -> str:
+    """``s`` made printable and JSON-safe: the undecodable bytes of a file name that is not UTF-8 (which Python
+    holds as surrogate escapes, ``os.fsdecode``) become ``\\xff``-style escapes; other text is unchanged."""
+    if s.isascii():
+        return s
+    try:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name made
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class AudioError(ValueError):
@@ -55,32 +70,121 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(x.astype(np.float32, copy=False), sr_in, sr_out, quality="HQ").astype(np.float32)
 
 
-def load(path: PathLike, sample_rate: int = 22050, max_seconds: float = 60.0) -> np.ndarray:
-    """Read a wav/flac/ogg/aiff file (any rate, bit depth, channel count) → mono float32 at ``sample_rate``.
+def load(path: Union[PathLike, bytes], sample_rate: int = 22050, max_seconds: float = 60.0) -> np.ndarray:
+    """Read a wav/flac/ogg/aiff file (any bit depth, channel count, a rate in :data:`RATES`) → mono float32 at
+    ``sample_rate``.
+
+    The file is decoded in blocks of about :data:`BLOCK_SAMPLES` samples (frames × channels), each mixed to mono
+    at once, and never past the frames its header promises, so memory follows the mono length of the audio the
+    file really holds (at most ``max_seconds``), not its channel count nor what its header claims. A header that
+    promises more frames than the file holds gives the frames that decode. Mono is the mean of the channels;
+    when that mean cancels (anti-phase stereo: the mix peaks more than 40 dB below the loudest channel) the
+    file is refused as such rather than as "silent". Any path works, names that are not UTF-8 included.
 
     Raises:
-        AudioError: unreadable, empty, silent, NaN/Inf, or longer than ``max_seconds``.
+        AudioError: no such file, a folder, permission denied, unreadable, a rate outside :data:`RATES`, empty,
+            silent, channels that cancel, NaN/Inf, or longer than ``max_seconds``.
+        ValueError: ``sample_rate`` outside :data:`RATES`.
     """
     import soundfile as sf
 
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(path, "no such file")
+    if not RATES[0] <= sample_rate <= RATES[1]:
+        raise ValueError(f"sample_rate={sample_rate} must be from {RATES[0]} to {RATES[1]} Hz")
+    name = os.fsdecode(path)
     try:
-        info = sf.info(str(path))
-    except Exception as e:  # libsndfile's own errors are RuntimeError/LibsndfileError
-        raise AudioError(path, f"unreadable ({e.__class__.__name__}: {e})") from None
-    if info.frames <= 0 and info.duration <= 0:
-        raise AudioError(path, "empty audio (0 frames)")
-    if info.duration > max_seconds:
-        raise AudioError(path, f"too long ({info.duration:.1f} s > {max_seconds:g} s)")
+        fd = os.open(os.fsencode(path), os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO must not hang here
+    except FileNotFoundError:
+        raise AudioError(name, "no such file") from None
+    except PermissionError:
+        raise AudioError(name, "permission denied") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        raise AudioError(name, f"cannot open ({getattr(e, 'strerror', None) or e})") from None
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:
-        raise AudioError(path, f"unreadable ({e.__class__.__name__}: {e})") from None
-    x = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    check_signal(x, path)
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise AudioError(name, "a folder, not an audio file")
+        if not stat.S_ISREG(mode):
+            raise AudioError(name, "not a regular file")
+        try:
+            f = sf.SoundFile(fd, closefd=False)
+        except Exception as e:  # libsndfile's own errors are LibsndfileError (a RuntimeError)
+            raise AudioError(name, f"unreadable ({_sf_message(e)})") from None
+        with f:
+            x, peaks = _read_mono(f, name, max_seconds)
+            sr = f.samplerate
+    finally:
+        os.close(fd)
+    mix = float(np.max(np.abs(x))) if x.size else 0.0
+    loudest = float(np.max(peaks)) if peaks.size else 0.0
+    if peaks.size > 1 and loudest >= SILENCE_PEAK and mix < loudest * CANCEL_RATIO:  # False for NaN
+        raise AudioError(name, f"channels cancel when mixed to mono (anti-phase: the mix peaks "
+                               f"{20 * np.log10(loudest / max(mix, 1e-12)):.0f} dB below the loudest channel)")
+    check_signal(x, name)
     return resample(x, int(sr), sample_rate)
+
+
+def _sf_message(e: Exception) -> str:
+    """libsndfile's words without soundfile's "Error opening <fd>: " prefix."""
+    return getattr(e, "error_string", None) or f"{e.__class__.__name__}: {e}"
+
+
+PRIVATE_READ = True  # read through soundfile's private libsndfile handle (see _raw_reader); False: public read
+
+
+def _raw_reader(f, buf: np.ndarray, name: str):
+    """``read(count, first) → frames decoded into buf[:count]`` for an open ``soundfile.SoundFile``.
+
+    libsndfile's own read through soundfile's private ``_snd``/``_ffi``, not ``SoundFile.read``: that one seeks to
+    where it expects to be after each block, which fails (and loses the block) when a header promises frames past
+    the end of the data. If a soundfile release drops those names, the public read is used instead (such a file
+    then stops at its last whole block, or is refused as unreadable if none decodes)."""
+    try:
+        if not PRIVATE_READ:
+            raise ImportError
+        from soundfile import _ffi, _snd
+
+        ptr, handle = _ffi.cast("float *", buf.ctypes.data), f._file
+    except (ImportError, AttributeError):  # depends on the soundfile release
+        def public(count: int, first: bool) -> int:
+            try:
+                return int(f.read(count, dtype="float32", always_2d=True, out=buf[:count]).shape[0])
+            except RuntimeError as e:  # soundfile.LibsndfileError is one
+                if first:
+                    raise AudioError(name, f"unreadable ({e})") from None
+                return 0
+        return public
+
+    def raw(count: int, first: bool) -> int:
+        k = int(_snd.sf_readf_float(handle, ptr, count))
+        if k <= 0 and first and (err := _snd.sf_error(handle)):
+            raise AudioError(name, f"unreadable ({_ffi.string(_snd.sf_error_number(err)).decode(errors='replace')})")
+        return k
+    return raw
+
+
+def _read_mono(f, name: str, max_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """Decode an open ``soundfile.SoundFile`` block by block. Returns (mono (n,) float32, peak of each channel)."""
+    sr, channels, frames = f.samplerate, f.channels, f.frames
+    if not RATES[0] <= sr <= RATES[1]:
+        raise AudioError(name, f"sample rate {sr} Hz is outside {RATES[0]}–{RATES[1]} Hz")
+    if frames <= 0:
+        raise AudioError(name, "empty audio (0 frames)")
+    if frames / sr > max_seconds:
+        raise AudioError(name, f"too long ({frames / sr:.1f} s > {max_seconds:g} s)")
+    buf = np.empty((min(frames, max(1, BLOCK_SAMPLES // channels)), channels), np.float32)
+    read = _raw_reader(f, buf, name)
+    parts, peaks, n = [], np.zeros(channels, np.float32), 0
+    while n < frames:
+        k = read(min(len(buf), frames - n), first=not n)
+        if k <= 0:
+            break  # the file holds fewer frames than its header promises: keep what decoded
+        data = buf[:k]
+        peaks = np.maximum(peaks, np.abs(data).max(axis=0))
+        parts.append(data.mean(axis=1, dtype=np.float32) if channels > 1 else data[:, 0].copy())
+        n += k
+    if not n:
+        raise AudioError(name, f"empty audio (the header promises {frames} frames; none decode)")
+    return np.concatenate(parts), peaks
 
 
 def onset_index(x: np.ndarray, threshold_db: float = -36.0, pre_samples: int = 16) -> int:

@@ -118,7 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("osc", help="play from Max/MSP, Pure Data or any OSC client (UDP; docs/osc.md)")
     p.add_argument("--port", type=int, default=9000, help="UDP port to listen on (default 9000; 0: a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--out", default=None, help="folder for the sounds (default: <temp>/neuraldrum-osc-<port>)")
+    p.add_argument("--out", default=None, help="folder for the sounds (default: <temp>/neuraldrum-osc-<uid>-<port>, private to you)")
     p.add_argument("--reply-port", type=int, default=None,
                    help="send replies to this port on the sender's host (default: the sender's own port; "
                         "a client may also send /reply PORT)")

@@ -15,7 +15,9 @@ it named with ``/reply``, or to the server's ``reply_port``. Anything wrong gets
 from __future__ import annotations
 
 import collections
+import os
 import socket
+import stat
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -359,8 +361,26 @@ class OscServer:
 
 
 def default_folder(port: int) -> Path:
-    """Where sounds go unless told: ``<temp>/neuraldrum-osc-<port>``."""
-    return Path(tempfile.gettempdir()) / f"neuraldrum-osc-{port}"
+    """Where sounds go unless told: ``<temp>/neuraldrum-osc-<uid>-<port>``, made private to this user by
+    :func:`private_folder` (a shared temp folder is writable by everyone: another user must not be able to
+    prepare it, or read or swap the sounds a patch plays)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"neuraldrum-osc-{uid}-{port}"
+
+
+def private_folder(path: Path) -> Path:
+    """Create ``path`` with mode 0700, or check that the existing one is a real folder (not a link) of this user
+    that no one else may write. Raises PermissionError naming the folder otherwise."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = path.lstat()
+    mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    if not stat.S_ISDIR(st.st_mode) or not mine or st.st_mode & 0o022:
+        raise PermissionError(f"{path}: exists but is not a private folder of this user (a link, another user's, "
+                              "or writable by others); pass --out FOLDER")
+    return path
 
 
 def start_osc(engine: Engine, service: Optional[SoundService] = None, host: str = "127.0.0.1", port: int = 9000,
@@ -379,7 +399,7 @@ def start_osc(engine: Engine, service: Optional[SoundService] = None, host: str 
     own = SoundService(engine) if service is None else None
     svc = service or own
     try:
-        folder = SoundFolder(out if out is not None else default_folder(port), max_files, max_bytes)
+        folder = SoundFolder(out if out is not None else private_folder(default_folder(port)), max_files, max_bytes)
         server = OscServer(lambda send: OscApp(svc, folder, send, reply_port, sample_rate, kit), host, port, own)
     except BaseException:
         if own is not None:
@@ -388,4 +408,4 @@ def start_osc(engine: Engine, service: Optional[SoundService] = None, host: str 
     return server.start() if thread else server
 
 
-__all__ = ["OscApp", "OscServer", "start_osc", "encode_message", "pad_position", "default_folder"]
+__all__ = ["OscApp", "OscServer", "start_osc", "encode_message", "pad_position", "default_folder", "private_folder"]

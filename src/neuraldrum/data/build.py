@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ import numpy as np
 
 from .. import __version__
 from ..atomic import atomic_folder
-from ..audio.io import AudioError, PathLike, atomic_save_npy, atomic_write_text, prepare_clip
+from ..audio.io import AudioError, PathLike, atomic_save_npy, atomic_write_text, prepare_clip, safe_text
 from ..taxonomy import CLASS_INDEX, CLASSES, HIGH_HZ, LOW_HZ, SPECTRAL_LIMITS
 from .candidate import Candidate
 from .corpus import CORPUS_FORMAT, SPLITS, SYNTHETIC_SOURCES
@@ -241,7 +242,8 @@ def _resolve_sources(sources: Optional[Sequence[str]], folders: Sequence[PathLik
                      extra: Sequence[str] = ()) -> list[str]:
     for f in folders:
         if not Path(f).expanduser().is_dir():
-            raise FileNotFoundError(f"--folder {f}: no such folder")
+            what = "a file, not a folder" if Path(f).expanduser().exists() else "no such folder"
+            raise FileNotFoundError(f"--folder {safe_text(os.fsdecode(f))}: {what}")
     have = available_sources()
     if sources is None:
         chosen, check = [s for s in SOURCES if have[s]], list(extra)
@@ -376,7 +378,7 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "options": {"sample_rate": sample_rate, "n_samples": n_samples, "fade_ms": fade_ms,
                     "max_seconds": max_seconds, "seed": seed, "sources": chosen,
-                    "folders": [str(Path(f).expanduser().resolve()) for f in folders],
+                    "folders": [safe_text(str(Path(f).expanduser().resolve())) for f in folders],
                     "folder_class": folder_class, "near_threshold": near_threshold,
                     "link_threshold": link_threshold, "split_fractions": SPLIT_FRACTIONS,
                     "drumsynth_variants": drumsynth_variants, "drumsynth_seed": drumsynth_seed,
@@ -421,8 +423,22 @@ def _check_out_dir(out_dir: Path) -> None:
 
 def _write(out_dir: Path, audio: np.ndarray, rows: list[dict], info: dict) -> None:
     """Write the three files into a fresh folder beside ``out_dir``, then swap it in; on failure nothing
-    of the new corpus is left and an old corpus stays as it was."""
+    of the new corpus is left and an old corpus stays as it was. Text is UTF-8: the bytes of a file name that
+    is not are written as ``\\xff``-style escapes (:func:`neuraldrum.audio.io.safe_text`)."""
     with atomic_folder(out_dir.absolute()) as tmp:
         atomic_save_npy(tmp / "audio.npy", audio)
-        atomic_write_text(tmp / "manifest.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        atomic_write_text(tmp / "build.json", json.dumps(info, indent=1, ensure_ascii=False) + "\n")
+        atomic_write_text(tmp / "manifest.jsonl",
+                          "".join(json.dumps(_jsonable(r), ensure_ascii=False) + "\n" for r in rows))
+        atomic_write_text(tmp / "build.json", json.dumps(_jsonable(info), indent=1, ensure_ascii=False) + "\n")
+
+
+def _jsonable(x: object) -> object:
+    """``x`` with every string through :func:`~neuraldrum.audio.io.safe_text` (the sources already do it: this
+    is so that no name can make the write fail)."""
+    if isinstance(x, str):
+        return safe_text(x)
+    if isinstance(x, dict):
+        return {safe_text(str(k)): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Optional
 
 from ..taxonomy import CLASSES
 from .corpus import SPLITS, load_corpus
 from .sources import ALL_SOURCES, SOURCE_RANK, SOURCES
+
+# exclusions of a whole folder, kit or SoundFont rather than of one clip: printed as warnings too
+WARN_REASONS = ("unreadable folder", "linked folder listed already", "unreadable drumkit.xml", "unreadable SoundFont")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,6 +86,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                         extra_sources=("drumsynth",) if drumsynth else (),
                         drumsynth_variants=args.drumsynth_variants, drumsynth_seed=args.drumsynth_seed,
                         train_only=() if args.drumsynth_in_eval else TRAIN_ONLY)
+    for e in info["exclusions"]:
+        if e["reason"] in WARN_REASONS:
+            print(f"warning: {e['path']}: {e['detail']}", file=sys.stderr)
     print(f"wrote {info['n_clips']} clips to {args.out} in {info['build_seconds']:.1f} s "
           f"({len(info['exclusions'])} items excluded)")
     print(format_stats(load_corpus(args.out)))

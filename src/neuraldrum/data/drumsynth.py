@@ -20,6 +20,8 @@ Envelopes are space-separated ``time,level`` points, time in samples at 44.1 kHz
 0..181 (128 nominal, 181 = √2·128); they become gains ``(level/128)²``. Files in the wild use CRLF, Latin-1
 comments ("©1997 Paul Kellett"), integer or decimal numbers, points beyond 10 s (the editor's end marker at
 442000) and a few levels outside 0..100 (clamped); a comma decimal separator in a plain number is accepted.
+Absurd numbers are clamped so that rendering stays finite: every number to ±1e6, tuning to ±48 semitones,
+the output level and the distortion's drive to ±96 dB, envelope times to 1e8 samples.
 A file that is not such an INI file raises :class:`DrumSynthError` naming the file.
 
 Labels come from the folder (kit) and file name (instrument) through :func:`neuraldrum.taxonomy.classify_name`,
@@ -44,7 +46,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..audio.io import PathLike
+from ..audio.io import PathLike, safe_text
 from ..taxonomy import NO_KEYWORD, classify_name, normalise_name
 from .candidate import Candidate
 from .drumsynth_render import Band, Distortion, Envelope, Noise, Overtones, Preset, Tone, render_clip
@@ -54,6 +56,10 @@ DRUMSYNTH_DIR = "/usr/share/lmms/samples/drumsynth"  # LMMS's presets [lmms-comm
 SECTIONS = ("general", "tone", "noise", "overtones", "noiseband", "noiseband2", "distortion")
 SOUND_SECTIONS = SECTIONS[1:6]
 _DEFAULT_ENV = "0,100 4410,0"
+NUMBER_LIMIT = 1e6  # numbers are clamped to ±this, envelope times to 0..ENVELOPE_LIMIT samples (real files: < 5e5)
+ENVELOPE_LIMIT = 1e8
+TUNING_LIMIT = 48.0  # semitones either way
+LEVEL_DB_LIMIT = 96.0  # [General] Level and [Distortion] Clipping, dB
 
 
 class DrumSynthError(ValueError):
@@ -100,7 +106,7 @@ def _number(ini: dict, section: str, key: str, default: float, path: PathLike) -
         raise DrumSynthError(path, f"[{section}] {key}={raw[:40]!r} is not a number") from None
     if not np.isfinite(value):
         raise DrumSynthError(path, f"[{section}] {key}={raw[:40]!r} is not finite")
-    return value
+    return min(max(value, -NUMBER_LIMIT), NUMBER_LIMIT)
 
 
 def _envelope(ini: dict, section: str, key: str, path: PathLike, default: str = _DEFAULT_ENV) -> Envelope:
@@ -110,7 +116,8 @@ def _envelope(ini: dict, section: str, key: str, path: PathLike, default: str = 
         m = re.fullmatch(r"(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)", token)
         if not m:
             raise DrumSynthError(path, f"[{section}] {key}: bad envelope point {token[:40]!r} (want time,level)")
-        points.append((max(0.0, float(m.group(1))), min(100.0, max(0.0, float(m.group(2)))) / 100.0))
+        points.append((min(max(0.0, float(m.group(1))), ENVELOPE_LIMIT),
+                       min(100.0, max(0.0, float(m.group(2)))) / 100.0))
     if not points:
         raise DrumSynthError(path, f"[{section}] {key}: empty envelope")
     points.sort(key=lambda p: p[0])  # stable: points at one time keep their order (a vertical step)
@@ -142,9 +149,9 @@ def parse_preset(text: str, path: PathLike = "<string>", name: Optional[str] = N
     name = name or Path(str(path)).stem
     return Preset(
         name=name,
-        tuning=num("general", "Tuning", 0),
+        tuning=min(max(num("general", "Tuning", 0), -TUNING_LIMIT), TUNING_LIMIT),
         stretch=stretch / 100 if stretch > 0 else 1.0,  # 0 (three old files) means "not set"
-        level_db=num("general", "Level", 0),
+        level_db=min(max(num("general", "Level", 0), -LEVEL_DB_LIMIT), LEVEL_DB_LIMIT),
         filter_on=num("general", "Filter", 0) != 0,
         highpass=num("general", "HighPass", 0) != 0,
         resonance=min(max(num("general", "Resonance", 0), 0.0), 100.0) / 100,
@@ -161,7 +168,7 @@ def parse_preset(text: str, path: PathLike = "<string>", name: Optional[str] = N
             num("overtones", "Filter", 0) != 0, env("overtones", "Envelope1"), env("overtones", "Envelope2")),
         band1=band("noiseband"),
         band2=band("noiseband2"),
-        distortion=Distortion(on("distortion"), max(num("distortion", "Clipping", 0), 0.0),
+        distortion=Distortion(on("distortion"), min(max(num("distortion", "Clipping", 0), 0.0), LEVEL_DB_LIMIT),
                               int(min(max(num("distortion", "Bits", 0), 0), 7)),
                               int(min(max(num("distortion", "Rate", 0), 0), 7))),
         seed=stable_seed(name),
@@ -280,9 +287,9 @@ def drumsynth_presets(root: PathLike = DRUMSYNTH_DIR, variants: int = 0, seed: i
     if not root.is_dir():
         return
     for path in sorted(p for p in root.glob("*/*") if p.suffix.lower() == ".ds" and p.is_file()):
-        kit, stem = path.parent.name, path.stem
+        kit, stem = safe_text(path.parent.name), safe_text(path.stem)
         label, rule = classify_preset(kit, stem)
-        base = Candidate("drumsynth", kit, stem, "", str(path), label, rule, link=os.path.realpath(path),
+        base = Candidate("drumsynth", kit, stem, "", safe_text(str(path)), label, rule, link=os.path.realpath(path),
                          order=(kit, stem, 0))
         if label is None:
             yield base
@@ -294,5 +301,5 @@ def drumsynth_presets(root: PathLike = DRUMSYNTH_DIR, variants: int = 0, seed: i
             continue
         yield replace(base, load=_loader(preset))
         for k in range(1, variants + 1):
-            yield replace(base, layer=f"variant {k}", path=f"{path}#variant{k}:seed{seed}",
+            yield replace(base, layer=f"variant {k}", path=f"{base.path}#variant{k}:seed{seed}",
                           load=_loader(variant(preset, k, seed)), order=(kit, stem, k))

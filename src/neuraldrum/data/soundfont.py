@@ -30,7 +30,16 @@ BLOCK = 64  # FluidSynth's internal block: events land on block boundaries
 RENDER_SECONDS = 1.5
 GM_RANGE = range(27, 88)  # General MIDI 2's percussion keys
 DRUM_CHANNEL = 9
+MAX_TABLE_BYTES = 64 << 20  # a pdta table larger than this is refused (FluidR3's largest is ~1 MB)
 _LR = re.compile(r"\s*\((l|r)\)\s*$|\s*-\d+$", re.IGNORECASE)
+
+
+class SoundFontError(ValueError):
+    """A file that cannot be read as a SoundFont 2; the message names the file and the reason."""
+
+    def __init__(self, path: PathLike, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
 
 
 @dataclass
@@ -47,8 +56,15 @@ class SF2:
     """The preset, instrument and sample-header tables of a SoundFont 2 file."""
 
     def __init__(self, path: PathLike):
+        """Raises:
+            SoundFontError: not a SoundFont 2 (cannot be read, a missing table, an index out of its table)."""
         self.path = Path(path)
-        chunks = self._pdta_chunks(self.path)
+        try:
+            chunks = self._pdta_chunks(self.path)
+        except OSError as e:
+            raise SoundFontError(path, f"cannot read ({e.strerror or e})") from None
+        except struct.error:
+            raise SoundFontError(path, "not a SoundFont 2 file (a RIFF chunk is cut short)") from None
 
         def table(name: str, fmt: str) -> list[tuple]:
             data, size = chunks[name], struct.calcsize(fmt)
@@ -59,6 +75,13 @@ class SF2:
         self.inst = table("inst", "<20sH")
         self.ibag, self.igen = table("ibag", "<HH"), table("igen", "<Hh")
         self.shdr = table("shdr", "<20sIIIIIBbHH")
+        # what zones() indexes, checked once: every preset's and instrument's bag, every instrument and sample
+        bad = ("phdr" if any(p[3] >= len(self.pbag) for p in self.phdr) else
+               "inst" if any(i[1] >= len(self.ibag) for i in self.inst) else
+               "pgen" if any(g == 41 and v & 0xFFFF >= len(self.inst) - 1 for g, v in self.pgen) else
+               "igen" if any(g == 53 and v & 0xFFFF >= len(self.shdr) for g, v in self.igen) else None)
+        if bad:
+            raise SoundFontError(path, f"an index in the {bad} table points past its target")
 
     @staticmethod
     def _pdta_chunks(path: Path) -> dict[str, bytes]:
@@ -66,7 +89,7 @@ class SF2:
         with open(path, "rb") as f:
             riff, size, form = struct.unpack("<4sI4s", f.read(12))
             if riff != b"RIFF" or form != b"sfbk":
-                raise ValueError(f"{path}: not a SoundFont 2 file")
+                raise SoundFontError(path, "not a SoundFont 2 file")
             end = 8 + size
             while f.tell() < end:
                 head = f.read(8)
@@ -77,12 +100,16 @@ class SF2:
                     stop = f.tell() + csz - 4
                     while f.tell() < stop:
                         sid, ssz = struct.unpack("<4sI", f.read(8))
-                        chunks[sid.decode("latin-1")] = f.read(ssz + (ssz & 1))[:ssz]
+                        data = f.read(min(ssz + (ssz & 1), MAX_TABLE_BYTES))
+                        if len(data) < ssz:
+                            raise SoundFontError(path, f"the {sid.decode('latin-1')!r} table is cut short or larger "
+                                                       f"than {MAX_TABLE_BYTES >> 20} MB")
+                        chunks[sid.decode("latin-1")] = data[:ssz]
                 else:
                     f.seek(csz - 4 if cid == b"LIST" else csz + (csz & 1), 1)
         missing = {"phdr", "pbag", "pgen", "inst", "ibag", "igen", "shdr"} - set(chunks)
         if missing:
-            raise ValueError(f"{path}: SoundFont lacks {sorted(missing)}")
+            raise SoundFontError(path, f"SoundFont lacks {sorted(missing)}")
         return chunks
 
     @staticmethod
@@ -117,7 +144,7 @@ class SF2:
                 klo, khi = self._range(pz, 43)
                 if not klo <= key <= khi or 41 not in pz:
                     continue
-                i = pz[41]
+                i = pz[41] & 0xFFFF
                 plo, phi = self._range(pz, 44)
                 for iz in self._zones(self.ibag, self.igen, self.inst[i][1], self.inst[i + 1][1], 53):
                     ilo, ihi = self._range(iz, 43)

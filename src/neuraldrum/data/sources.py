@@ -20,15 +20,16 @@ from __future__ import annotations
 import os
 import re
 import xml.etree.ElementTree as ET
+from xml.parsers import expat
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from ..audio.io import PathLike
+from ..audio.io import PathLike, safe_text
 from ..taxonomy import CLASSES, NO_KEYWORD, REFINES, classify_name, normalise_name
 from .candidate import Candidate, file_loader
 from .drumsynth import DRUMSYNTH_DIR
 from .drumsynth import drumsynth_presets as _drumsynth_presets
-from .soundfont import avl_kit, gm_drum_kits
+from .soundfont import SoundFontError, avl_kit, gm_drum_kits
 
 SOURCES = ("hydrogen", "soundfont", "lmms", "sonicpi")  # the default libraries, in the order a duplicate is kept
 OPTIONAL_SOURCES = ("drumsynth",)  # used only when asked for (synthesised, not recorded)
@@ -47,6 +48,7 @@ APT_PACKAGES = {
     "sonicpi": "sonic-pi-samples",
     "drumsynth": "lmms-common",
 }
+MAX_XML_BYTES = 16 << 20  # a drumkit.xml larger than this is refused (Hydrogen's largest are ~100 kB)
 AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".mp3"}
 
 # file-name endings that name a velocity layer rather than an instrument ("drum_snare_hard", "Kick-Softest")
@@ -69,15 +71,38 @@ def _named(name: str) -> bool:
     return any(len(w) >= 3 and w.isalpha() for w in normalise_name(name).split())
 
 
-def _audio_files(root: Path, recursive: bool) -> list[Path]:
+def _audio_files(root: Path, recursive: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The audio files in ``root`` (and, when ``recursive``, its subfolders, linked ones included, each real
+    folder once; names starting with "." are skipped), and the folders left out: [(folder, reason)]."""
+    skipped: list[tuple[Path, str]] = []
+
+    def unreadable(e: OSError) -> None:
+        skipped.append((Path(e.filename), f"unreadable folder ({e.strerror or e})"))
+
     if not recursive:
-        return sorted(p for p in root.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+        try:
+            names = sorted(os.listdir(root))
+        except OSError as e:
+            unreadable(e)
+            return [], skipped
+        return [root / f for f in names if Path(f).suffix.lower() in AUDIO_EXTENSIONS and (root / f).is_file()], skipped
     out = []
-    for d, dirs, files in os.walk(root):
-        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+    seen = {os.path.realpath(root)}
+    for d, dirs, files in os.walk(root, onerror=unreadable, followlinks=True):
+        keep = []
+        for x in sorted(dirs, key=lambda x: (os.path.islink(os.path.join(d, x)), x)):  # real folders first
+            if x.startswith("."):
+                continue
+            real = os.path.realpath(os.path.join(d, x))
+            if real in seen:  # a link to a folder listed already (or to one of its parents: a loop)
+                skipped.append((Path(d) / x, f"linked folder listed already (links to {safe_text(real)})"))
+            else:
+                seen.add(real)
+                keep.append(x)
+        dirs[:] = keep
         out += [Path(d) / f for f in sorted(files)
                 if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS]
-    return out
+    return out, skipped
 
 
 # ---------------------------------------------------------------- Hydrogen
@@ -101,19 +126,60 @@ def hydrogen_kits(roots: Sequence[PathLike] = HYDROGEN_DIRS) -> Iterator[Candida
     an exclusion (the guitar-strum "kit") is excluded whole; unnamed and empty slots are excluded.
     """
     for root in roots:
-        if Path(root).is_dir():
-            for xml in sorted(Path(root).glob("*/drumkit.xml")):
-                yield from _hydrogen_kit(xml)
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        try:
+            kit_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError as e:
+            kit_dirs = []
+            yield from _skipped("hydrogen", safe_text(root.name), root, [(root, f"unreadable folder ({e.strerror})")])
+        for kit_dir in kit_dirs:
+            try:
+                os.stat(kit_dir / "drumkit.xml")
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as e:  # a kit folder that cannot be read: say so rather than skip it
+                yield from _skipped("hydrogen", safe_text(kit_dir.name), root,
+                                    [(kit_dir, f"unreadable folder ({e.strerror or e})")])
+                continue
+            yield from _hydrogen_kit(kit_dir / "drumkit.xml")
+
+
+def _parse_xml(path: Path) -> ET.Element:
+    """The root of an XML file (at most :data:`MAX_XML_BYTES`), through defusedxml: entity declarations (the
+    "billion laughs", external entities) are refused.
+
+    Raises:
+        OSError: the file cannot be read.
+        ET.ParseError, ValueError: not well-formed XML, or an entity declaration (defusedxml's errors are
+            ValueErrors).
+    """
+    from defusedxml.ElementTree import fromstring
+
+    with open(path, "rb") as f:
+        data = f.read(MAX_XML_BYTES + 1)
+    if len(data) > MAX_XML_BYTES:
+        raise ValueError(f"larger than {MAX_XML_BYTES >> 20} MB")
+    return fromstring(data)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True if ``path``, links resolved, lies in ``folder`` (links resolved)."""
+    root = os.path.realpath(folder)
+    return os.path.commonpath([root, os.path.realpath(path)]) == root
 
 
 def _hydrogen_kit(xml: Path) -> Iterator[Candidate]:
     kit_dir = xml.parent
+    kit_name = safe_text(kit_dir.name)
     try:
-        doc = ET.parse(xml).getroot()
-    except ET.ParseError as e:
-        yield Candidate("hydrogen", kit_dir.name, "", "", str(xml), None, f"unreadable drumkit.xml ({e})")
+        doc = _parse_xml(xml)
+    except (OSError, ET.ParseError, expat.ExpatError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else f"{e.__class__.__name__}: {e}"
+        yield Candidate("hydrogen", kit_name, "", "", safe_text(str(xml)), None, f"unreadable drumkit.xml ({why})")
         return
-    kit = _child_text(doc, "name") or kit_dir.name
+    kit = _child_text(doc, "name") or kit_name
     kit_cls, kit_reason = classify_name(kit)
     kit_excluded = kit_cls is None and kit_reason != NO_KEYWORD
     instruments = [el for el in doc.iter() if _local(el.tag) == "instrument"]
@@ -126,15 +192,21 @@ def _hydrogen_kit(xml: Path) -> Iterator[Candidate]:
             rows = [(_child_text(inst, "filename"), None)]
         rows = [(f, m) for f, m in rows if f]
         if not rows:
-            yield Candidate("hydrogen", kit, name, "", f"{kit_dir}#{i}", None, "empty slot", order=(kit, i, 0))
+            yield Candidate("hydrogen", kit, name, "", f"{safe_text(str(kit_dir))}#{i}", None, "empty slot",
+                            order=(kit, i, 0))
             continue
         for j, (fn, vmax) in enumerate(rows):
-            path = kit_dir / fn if not os.path.isabs(fn) else Path(fn)
-            if not path.exists() and os.path.isabs(fn):
-                path = kit_dir / os.path.basename(fn)
+            fn = fn.replace("\0", "")  # a NUL cannot be in a file name (and makes os calls raise)
+            # a kit reads its own folder only: an absolute name is looked up by its base name in the kit folder,
+            # and a relative one that leads out of it (.., a link) is excluded, not followed
+            path = kit_dir / (os.path.basename(fn) if os.path.isabs(fn) else fn)
+            if not _inside(path, kit_dir):
+                yield Candidate("hydrogen", kit, name, f"{j + 1}/{len(rows)}", safe_text(str(path)), None,
+                                "file outside the kit folder", order=(kit, i, j))
+                continue
             try:
-                velocity = int(round(127 * float(vmax))) if vmax is not None else None
-            except ValueError:
+                velocity = min(127, max(0, int(round(127 * float(vmax))))) if vmax is not None else None
+            except (ValueError, OverflowError):  # not a number, inf, nan
                 velocity = None
             if kit_excluded:
                 label, rule = None, f"{kit_reason} (kit {kit!r})"
@@ -145,7 +217,7 @@ def _hydrogen_kit(xml: Path) -> Iterator[Candidate]:
                 file_label, file_rule = classify_name(Path(fn).stem)
                 if (label, file_label) in REFINES:
                     label, rule = file_label, f"{file_rule}, refining instrument {name!r}"
-            yield Candidate("hydrogen", kit, name, f"{j + 1}/{len(rows)}", str(path), label, rule, velocity,
+            yield Candidate("hydrogen", kit, name, f"{j + 1}/{len(rows)}", safe_text(str(path)), label, rule, velocity,
                             file_loader(path) if label else None, link=os.path.realpath(path), order=(kit, i, j))
 
 
@@ -170,7 +242,12 @@ def soundfont_kits(dirs: Sequence[PathLike] = SOUNDFONT_DIRS) -> Iterator[Candid
     Rendering needs libfluidsynth (through pyfluidsynth); it happens in each candidate's loader.
     """
     for role, path in sorted(find_soundfonts(dirs).items(), key=lambda kv: kv[0] != "fluidr3"):
-        yield from (gm_drum_kits(path) if role == "fluidr3" else avl_kit(path))
+        try:
+            items = list(gm_drum_kits(path) if role == "fluidr3" else avl_kit(path))
+        except SoundFontError as e:
+            items = [Candidate("soundfont", path.stem, "", "", safe_text(str(path)), None,
+                               f"unreadable SoundFont ({e.reason})")]
+        yield from items
 
 
 # ---------------------------------------------------------------- sample folders
@@ -180,9 +257,12 @@ def lmms_samples(root: PathLike = LMMS_DIR) -> Iterator[Candidate]:
     root = Path(root)
     if not root.is_dir():
         return
-    for p in _audio_files(root, recursive=False):
-        label, rule = classify_name(p.stem)
-        yield Candidate("lmms", "lmms drums", p.stem, "", str(p), label, rule,
+    files, skipped = _audio_files(root, recursive=False)
+    yield from _skipped("lmms", "lmms drums", root, skipped)
+    for p in files:
+        stem = safe_text(p.stem)
+        label, rule = classify_name(stem)
+        yield Candidate("lmms", "lmms drums", stem, "", safe_text(str(p)), label, rule,
                         load=file_loader(p) if label else None, link=os.path.realpath(p), order=(p.name,))
 
 
@@ -192,14 +272,17 @@ def sonicpi_samples(root: PathLike = SONICPI_DIR) -> Iterator[Candidate]:
     root = Path(root)
     if not root.is_dir():
         return
-    for p in _audio_files(root, recursive=False):
-        prefix = p.stem.split("_", 1)[0].lower()
-        instrument, layer = split_velocity(p.stem)
+    files, skipped = _audio_files(root, recursive=False)
+    yield from _skipped("sonicpi", "sonic pi", root, skipped)
+    for p in files:
+        stem = safe_text(p.stem)
+        prefix = stem.split("_", 1)[0].lower()
+        instrument, layer = split_velocity(stem)
         if prefix in SONICPI_PREFIXES:
-            label, rule = classify_name(p.stem)
+            label, rule = classify_name(stem)
         else:
             label, rule = None, f"not a drum sample (Sonic Pi prefix {prefix}_)"
-        yield Candidate("sonicpi", "sonic pi", instrument, layer, str(p), label, rule,
+        yield Candidate("sonicpi", "sonic pi", instrument, layer, safe_text(str(p)), label, rule,
                         load=file_loader(p) if label else None, link=os.path.realpath(p), order=(p.name,))
 
 
@@ -207,25 +290,40 @@ def folder_samples(root: PathLike, cls: Optional[str] = None) -> Iterator[Candid
     """Every audio file under ``root`` (recursively), labelled ``cls`` or from its file name, then its
     folders' names (nearest first, ``root`` itself last).
 
+    Linked subfolders are followed, each real folder once; a subfolder that cannot be read, or a link to a
+    folder listed already (a loop), is an excluded candidate that says so. Names that are not UTF-8 are
+    kept with their odd bytes as ``\\xff`` escapes (:func:`neuraldrum.audio.io.safe_text`); the file still loads.
+
     Raises:
         FileNotFoundError: ``root`` is not a folder.
         ValueError: ``cls`` is not a class name.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"--folder {root}: no such folder")
+        raise FileNotFoundError(f"--folder {safe_text(str(root))}: "
+                                f"{'a file, not a folder' if root.exists() else 'no such folder'}")
     if cls is not None and cls not in CLASSES:
         raise ValueError(f"--class {cls!r}: not a class; choose from {', '.join(CLASSES)}")
     root = root.resolve()
-    for p in _audio_files(root, recursive=True):
+    kit = safe_text(root.name)
+    files, skipped = _audio_files(root, recursive=True)
+    yield from _skipped("folder", kit, root, skipped)
+    for p in files:
         rel = p.relative_to(root)
-        instrument, layer = split_velocity(rel.with_suffix("").as_posix())
+        instrument, layer = split_velocity(safe_text(rel.with_suffix("").as_posix()))
         if cls is not None:
             label, rule = cls, "--class"
         else:
-            label, rule = classify_name(p.stem, *reversed(rel.parent.parts), root.name)
-        yield Candidate("folder", root.name, instrument, layer, str(p), label, rule,
-                        load=file_loader(p) if label else None, link=str(p), order=(rel.as_posix(),))
+            label, rule = classify_name(safe_text(p.stem), *map(safe_text, reversed(rel.parent.parts)), kit)
+        yield Candidate("folder", kit, instrument, layer, safe_text(str(p)), label, rule,
+                        load=file_loader(p) if label else None, link=str(p), order=(safe_text(rel.as_posix()),))
+
+
+def _skipped(source: str, kit: str, root: Path, skipped: list[tuple[Path, str]]) -> Iterator[Candidate]:
+    """An excluded candidate for each folder that :func:`_audio_files` left out (unreadable, a loop)."""
+    for folder, reason in skipped:
+        rel = safe_text(os.path.relpath(folder, root))
+        yield Candidate(source, kit, rel, "", safe_text(str(folder)), None, reason, order=(rel,))
 
 
 # ---------------------------------------------------------------- all together

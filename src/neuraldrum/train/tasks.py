@@ -21,6 +21,7 @@ from ..data.corpus import Corpus
 from ..data.dataset import (STREAM_AUGMENT, STREAM_PRIOR, BalancedBatchSampler, RandomBatchSampler, fixed_subset,
                             load_clips, shard, step_generator)
 from ..models import build_model
+from ..models.mcnn import gate
 from . import dist
 from .losses import mcnn_loss, per_class_mmd, spectral_convergence, wae_loss
 
@@ -175,7 +176,7 @@ class MCNNTask(Task):
         n = wave.shape[1]
         out, logits = out[:, :n], logits[:, :n]
         return mcnn_loss(out, logits, wave, self.frontend, self.cfgs.model, target_mel=mel), \
-            out * (logits > 0).to(out.dtype), mel
+            gate(out, logits, self.cfgs.model.hop_length), mel
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         idx = self.sampler.batch(step)

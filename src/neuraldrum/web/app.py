@@ -40,7 +40,7 @@ from ..export.sfz import kit_sfz
 from ..kit import DEFAULT_NOTES, KIT_FILE, Kit, new_kit, write_kit
 from ..service import ServiceClosed, ServiceOverloaded, SoundService
 from . import latent_map, uploads
-from .limits import BodyLimit
+from .limits import BodyLimit, SameOrigin
 from .live import MAX_LENGTH_S, Connection, parse_voice
 
 STATIC = Path(__file__).parent / "static"
@@ -143,6 +143,7 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
     ins = state["ins"] = Instrument(engine, service or SoundService(engine), corpus)
     app.state.instrument = ins
     app.add_middleware(BodyLimit, default=1024 * 1024, limits={"/api/encode": uploads.MAX_UPLOAD_BYTES})
+    app.add_middleware(SameOrigin)
     if hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
 

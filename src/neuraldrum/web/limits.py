@@ -57,3 +57,28 @@ class BodyLimit:
         except Exception:
             if not state["refused"]:
                 raise
+
+
+class SameOrigin:
+    """ASGI middleware: an HTTP request that a browser says comes from a page of another site (an ``Origin``
+    header whose host:port is not the request's ``Host``) gets ``403 {"error": ...}`` before the app sees it.
+    Browsers send Origin with every POST, so another site's page cannot make the instrument encode or render
+    (a "simple" cross-site POST needs no CORS permission to be sent); requests without Origin (curl, scripts,
+    same-origin GETs) pass. WebSockets are checked the same way in :mod:`.live`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            from .live import same_origin
+
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
+            if not same_origin(headers):
+                body = json.dumps({"error": "cross-origin request refused (the page is from another site)"}).encode()
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
