@@ -30,16 +30,21 @@ mkdir -p "$WORK"
 # of the full one: ±5 for 150 mutants, ±7 for 70, ±9 for 45. MUTATE_SAMPLE=all runs everything (hours).
 # Left out for time: tests/test_resume.py (its bit-identical resume across a learning-rate cut trains for a
 # minute and ran for every surviving loop mutant: 14 of the run's 31 minutes, for one more mutant killed; the
-# mutants it kills are listed in docs/mutation.md) and tests/test_prior.py (an ONNX export per run).
+# mutants it kills are listed in docs/mutation.md) and tests/test_prior.py's ONNX test (an export per run).
 # engine.py is judged by test_engine_paths.py and the engine's tests in test_engine.py (not that file's
 # bundle tests, which judge bundle.py).
+# the class prior's bundle tests: all of tests/test_prior.py but its ONNX export (16 s a run)
+PRIOR_TESTS="tests/test_prior.py::test_fit_matches_numpy_mean_and_cov_of_independent_encodings
+tests/test_prior.py::test_class_prior_samples_have_the_fitted_mean_and_covariance
+tests/test_prior.py::test_round_trip_through_save_bundle tests/test_prior.py::test_invalid_priors_are_refused_naming_the_field
+tests/test_prior.py::test_write_with_prior_refuses_wrong_shapes"
 ENGINE_TESTS="tests/test_engine_paths.py tests/test_engine.py::test_generate_shapes_and_click_free
 tests/test_engine.py::test_controls_move_along_pca_axes tests/test_engine.py::test_encode_resynth_variations_morph
 tests/test_engine.py::test_engine_is_thread_safe
 tests/test_engine.py::test_audio_boundary_accepts_layouts_and_names_bad_arguments"
 TABLE="
 mel|src/neuraldrum/audio/mel.py|tests/test_mel.py|*[05]
-bundle|src/neuraldrum/bundle.py|tests/test_bundle.py tests/test_bundle_hardening.py|*0
+bundle|src/neuraldrum/bundle.py|tests/test_bundle.py tests/test_bundle_hardening.py $(echo $PRIOR_TESTS)|*0
 checkpoint|src/neuraldrum/train/checkpoint.py|tests/test_checkpoint.py|*
 loop|src/neuraldrum/train/loop.py|tests/test_loop.py tests/test_train.py::test_early_stopping_without_progress|*0
 build|src/neuraldrum/data/build.py|tests/test_split.py tests/test_corpus_record.py tests/test_build.py|*0
