@@ -94,6 +94,20 @@ def _remove(path: Path) -> None:
             os.unlink(path)
 
 
+def _new_temp(path: Path, suffix: str, clean: bool = True) -> tuple[Path, int]:
+    """Create an empty temp file beside ``path`` (its folder made when missing; killed writers' debris removed
+    first unless ``clean`` is False). Returns it and the mode a plain ``open()`` gives a new file here."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if clean:
+        remove_stale(path, suffix)
+    tmp = _temp_name(path, suffix=suffix)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
+    try:
+        return tmp, os.fstat(fd).st_mode & 0o7777
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_file(path: PathLike, suffix: str = "", *, fsync: bool = False) -> Iterator[Path]:
     """Yield a temp file beside ``path`` (created empty; write to it by name); on success it is renamed onto
@@ -106,14 +120,7 @@ def atomic_file(path: PathLike, suffix: str = "", *, fsync: bool = False) -> Ite
             the whole new one, never an empty one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(path, suffix)
-    tmp = _temp_name(path, suffix=suffix)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
-    try:
-        mode = os.fstat(fd).st_mode & 0o7777
-    finally:
-        os.close(fd)
+    tmp, mode = _new_temp(path, suffix)
     try:
         yield tmp
         os.chmod(tmp, mode)  # the writer may have replaced the file with one of its own
@@ -213,15 +220,7 @@ def write_new(names: Iterable[PathLike], write: Callable[[Path], object], suffix
     """
     it = iter(names)
     path = Path(next(it))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if clean:
-        remove_stale(path, suffix)
-    tmp = _temp_name(path, suffix=suffix)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
-    try:
-        mode = os.fstat(fd).st_mode & 0o7777
-    finally:
-        os.close(fd)
+    tmp, mode = _new_temp(path, suffix, clean)
     try:
         write(tmp)
         os.chmod(tmp, mode)

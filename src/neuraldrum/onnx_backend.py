@@ -89,10 +89,10 @@ def _prior(p: Any, n_classes: int, latent_dim: int, folder: Path) -> Optional[tu
         mean, chol = np.asarray(p["mean"], np.float32), np.asarray(p["chol"], np.float32)
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{folder}: the metadata's prior is unreadable ({e})") from None
-    d = np.diagonal(chol, axis1=1, axis2=2) if chol.ndim == 3 else None
-    if (p.get("kind") != "class_gaussian" or mean.shape != (n_classes, latent_dim)
-            or chol.shape != (n_classes, latent_dim, latent_dim) or not np.all(np.isfinite(mean))
-            or not np.all(np.isfinite(chol)) or np.any(np.triu(chol, k=1) != 0) or not np.all(d > 0)):
-        raise ValueError(f"{folder}: the metadata's prior is not a class Gaussian of shapes (C, D), (C, D, D) with "
-                         "lower-triangular factors")
+    from .prior import check_prior
+
+    why = "kind is not class_gaussian" if p.get("kind") != "class_gaussian" else \
+        check_prior(mean, chol, n_classes, latent_dim)
+    if why is not None:
+        raise ValueError(f"{folder}: the metadata's prior is not a class Gaussian ({why})")
     return mean, chol
