@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (the main job) and `make test`.
-.PHONY: setup demo test corpus mutate
+.PHONY: setup demo test corpus corpus44 mutate
 
 setup:
 	./scripts/setup.sh
@@ -13,6 +13,10 @@ demo: setup
 corpus: setup
 	.venv/bin/neuraldrum data build --out corpus
 	.venv/bin/neuraldrum data stats corpus
+
+# the same libraries at 44.1 kHz, ringing sounds faded as if damped (the cpu44 preset's corpus)
+corpus44: setup
+	.venv/bin/neuraldrum data build --out corpus44 --sample-rate 44100 --fade-shape decay
 
 test: setup
 	.venv/bin/ruff check src tests

@@ -100,3 +100,19 @@ def test_atomic_writes_leave_no_temp_file_and_a_normal_mode(tmp_path):
             open(tmp, "w").write("half")
             raise RuntimeError("interrupted")
     assert sorted(f.name for f in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_decay_fade_falls_60_db_then_to_zero():
+    """The "decay" fade is linear in dB to −60 dB, times a half cosine: at the midpoint 20·log10(0.5) − 30 dB."""
+    g = io.fade_curve(1001, "decay")
+    assert g[0] == pytest.approx(1.0) and g[-1] == pytest.approx(0.0, abs=1e-9)
+    assert 20 * np.log10(g[500]) == pytest.approx(20 * np.log10(0.5) - 30.0, abs=0.01)
+    assert np.all(np.diff(g) <= 0)
+    c = io.fade_curve(1001, "cosine")
+    assert 20 * np.log10(c[500]) == pytest.approx(20 * np.log10(0.5), abs=0.01)
+    ring = np.ones(30000, np.float32)
+    y = io.fit_length(ring, 22016, 22050, fade_ms=300, fade_shape="decay")
+    n = int(round(22050 * 0.3))
+    assert np.all(y[:-n] == 1.0) and y[-n // 2] < 0.02 and y[-1] == 0.0
+    with pytest.raises(ValueError, match="fade shape"):
+        io.fade_curve(10, "linear")

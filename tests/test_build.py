@@ -330,3 +330,21 @@ def test_real_corpus(tmp_path):
     reasons = info["exclusion_counts"]
     assert reasons["exact duplicate"] > 500 and reasons["near duplicate"] > 50 and reasons["unreadable"] >= 1
     assert any(e["path"].endswith("kick04.ogg") and e["reason"] == "unreadable" for e in info["exclusions"])
+
+
+def test_cli_build_at_44k_with_a_decay_fade(tmp_path, samples, capsys):
+    """--sample-rate 44100 gives 86 hops of 512 samples, and --fade-shape decay defaults to a 300 ms fade; every
+    option is recorded in build.json and in the clips' length."""
+    out = tmp_path / "c"
+    assert main(["data", "build", "--out", str(out), "--folder", str(samples), "--sources", "none",
+                 "--sample-rate", "44100", "--fade-shape", "decay", "--no-progress"]) == 0
+    info = json.loads((out / "build.json").read_text())
+    assert {k: info["options"][k] for k in ("sample_rate", "n_samples", "fade_ms", "fade_shape")} == {
+        "sample_rate": 44100, "n_samples": 44032, "fade_ms": 300.0, "fade_shape": "decay"}
+    assert np.load(out / "audio.npy", mmap_mode="r").shape[1] == 44032
+    capsys.readouterr()
+    for args, what in ((["--sample-rate", "100"], "--sample-rate"), (["--n-samples", "0"], "--n-samples"),
+                       (["--fade-ms", "-1"], "--fade-ms")):
+        assert main(["data", "build", "--out", str(tmp_path / "d"), "--folder", str(samples), "--sources", "none",
+                     "--no-progress", *args]) == 1
+        assert what in capsys.readouterr().err and not (tmp_path / "d").exists()

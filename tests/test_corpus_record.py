@@ -55,7 +55,8 @@ def test_build_json_records_the_build(folder, tmp_path):
     assert datetime.strptime(info["created"], "%Y-%m-%dT%H:%M:%S%z")
     assert isinstance(info["build_seconds"], float) and 0 <= info["build_seconds"] <= elapsed + 0.01
     assert info["options"] == {
-        "sample_rate": SR, "n_samples": 22016, "fade_ms": 5.0, "max_seconds": 2.0, "seed": 3, "sources": [],
+        "sample_rate": SR, "n_samples": 22016, "fade_ms": 5.0, "fade_shape": "cosine", "max_seconds": 2.0, "seed": 3,
+        "sources": [],
         "folders": [str(folder.resolve())], "folder_class": None, "near_threshold": NEAR_DUPLICATE,
         "link_threshold": 0.98, "split_fractions": SPLIT_FRACTIONS, "drumsynth_variants": 0, "drumsynth_seed": 0,
         "train_only_sources": []}

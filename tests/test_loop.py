@@ -32,7 +32,7 @@ def _records(run):
 
 
 def test_refusals(corpus, tmp_path):
-    with pytest.raises(ValueError, match=r"unknown model 'gan'; choose from \['mcnn', 'wae'\]"):
+    with pytest.raises(ValueError, match=r"unknown model 'gan'; choose from \['mcnn', 'vocos', 'vocos_gan', 'wae'\]"):
         train("gan", corpus, tmp_path / "r", "tiny", steps=1, progress=False)
     with pytest.raises(FileNotFoundError, match="last.pt: nothing to resume; start without --resume"):
         train("mcnn", corpus, tmp_path / "r", resume=True, steps=1, progress=False)

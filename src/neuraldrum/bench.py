@@ -120,9 +120,13 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
         if progress:
             print(f"bench: {msg}", flush=True)
 
-    # "inverter" is the graph's polyphase MCNN; "inverter_convt" the same MCNN as trained (transposed convs)
+    # "inverter" is the graph's inverter (an MCNN as polyphase convolutions, or the Vocos-style one); for an MCNN,
+    # "inverter_convt" is the same MCNN as trained (transposed convs)
     stages = {"decoder": lambda: g.logmel(idx, z), "inverter": lambda: g.inverter(mel),
-              "inverter_convt": lambda: b.mcnn.infer(mel), "generate": lambda: eng.generate(cls, z=z[0].numpy())}
+              "inverter_convt": lambda: b.inverter.infer(mel), "generate": lambda: eng.generate(cls, z=z[0].numpy())}
+    if b.inverter_kind != "mcnn":
+        del stages["inverter_convt"]
+    out["bench/inverter_kind"] = b.inverter_kind
     zb = eng.sample_prior(16, 1)
     for threads in sorted({1, all_threads}):
         with torch_threads(threads):
@@ -144,7 +148,7 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
             out[f"bench/service_c{clients}"] = r
     out["bench/peak_rss_mb"] = peak_rss_mb()
     out["bench/params"] = {"wae_decoder": sum(p.numel() for n, p in b.wae.named_parameters() if not n.startswith("enc")),
-                           "wae": count_params(b.wae), "mcnn": count_params(b.mcnn)}
+                           "wae": count_params(b.wae), b.inverter_kind: count_params(b.inverter)}
     wfile = b.path / b.meta["weights"]["file"] if b.path is not None else None
     out["bench/bundle_mb"] = wfile.stat().st_size / 2 ** 20 if wfile is not None and wfile.is_file() else None
     out["bench/flops"] = {"decoder": flops(stages["decoder"]), "inverter": flops(stages["inverter"])}
@@ -254,13 +258,15 @@ def format_table(r: dict) -> str:
             lines.append(f"{f'service, {c} client(s) dragging':28s} {'':>20s} {cell(e):>20s}  rendered {e['rendered']} "
                          f"of {e['sent']} moves, superseded {e['superseded']}, overloaded {e['overloaded']}, "
                          f"failed {e['failed']}, max queue {e['max_queue']}, mean batch {e['mean_batch']:.1f}")
+    kind = {"mcnn": "MCNN", "vocos": "our Vocos-style inverter"}.get(r.get("bench/inverter_kind", "mcnn"), "inverter")
     for k, v in r.items():
         if k.startswith("bench/gl"):
-            lines.append(f"{'Griffin-Lim ' + k[8:] + ' (librosa)':28s} {cell(v):>20s} {'':>20s}  ×{v['ratio_to_mcnn_t1']:.1f} MCNN")
+            lines.append(f"{'Griffin-Lim ' + k[8:] + ' (librosa)':28s} {cell(v):>20s} {'':>20s}  "
+                         f"×{v['ratio_to_mcnn_t1']:.1f} {kind}")
     for name in ("hifigan_v1", "hifigan_v3", "vocos"):
         e = r.get(f"bench/{name}")
         if e:
-            ratio = f"×{e['t1']['ratio_to_mcnn']:.1f} MCNN (1 thread)"
+            ratio = f"×{e['t1']['ratio_to_mcnn']:.1f} {kind} (1 thread)"
             lines.append(f"{name + ' (random weights)':28s} {cell(e['t1']):>20s} {cell(e.get(f't{T}')):>20s}  {ratio}")
     o = r.get("bench/onnx") or {}
     if "generate_t1" in o:

@@ -1,6 +1,7 @@
 """The model bundle: everything the engine needs, in two files.
 
-``BUNDLE/model.safetensors``  all tensors, namespaced: ``wae.*``, ``mcnn.*``, ``classifier.*``, ``std.mean``,
+``BUNDLE/model.safetensors``  all tensors, namespaced: ``wae.*``, the inverter's (``mcnn.*`` or ``vocos.*``: its
+                              config in ``configs.mcnn`` or ``configs.vocos``), ``classifier.*``, ``std.mean``,
                               ``std.std``, ``pca.<name>.{mean,components,scales}`` (name = a class or ``all``),
                               optionally ``prior.mean`` (C, D) and ``prior.chol`` (C, D, D): a Gaussian per class
 ``BUNDLE/bundle.json``        format + version, package version, audio/Mel/model configs, class names, the
@@ -33,7 +34,7 @@ from . import __version__
 from .prior import check_prior
 from .atomic import atomic_folder, write_text
 from .audio.mel import Standardiser
-from .config import AudioConfig, MCNNConfig, MelConfig, WAEConfig, check_shapes, from_dict, to_dict
+from .config import AudioConfig, MCNNConfig, MelConfig, VocosConfig, WAEConfig, check_shapes, from_dict, to_dict
 from .models.classifier import ClassifierConfig, DrumClassifier
 
 FORMAT = "neuraldrum-bundle"
@@ -47,6 +48,16 @@ MAX_TEMPERATURE = 10.0  # prior_temperature: (0, this]
 MAX_META_BYTES = 16 << 20  # bundle.json is a few kB (the default's: 32 kB)
 PRIOR_KIND = "class_gaussian"
 PRIOR_TENSORS = ("prior.mean", "prior.chol")
+INVERTER_CONFIGS = {"mcnn": MCNNConfig, "vocos": VocosConfig}  # the inverter kinds, by their configs' key
+
+
+def inverter_kind(module: torch.nn.Module) -> str:
+    """"mcnn" or "vocos": the key under which an inverter's config and tensors are stored."""
+    cfg = getattr(module, "cfg", None)
+    for kind, cls in INVERTER_CONFIGS.items():
+        if isinstance(cfg, cls):
+            return kind
+    raise ValueError(f"not an inverter: {type(module).__name__}")
 
 
 class BundleError(ValueError):
@@ -77,7 +88,7 @@ class Bundle:
     audio: AudioConfig
     mel: MelConfig
     wae: torch.nn.Module
-    mcnn: torch.nn.Module
+    inverter: torch.nn.Module  # an MCNN or a VocosInverter (``inverter_kind``)
     classifier: Optional[DrumClassifier]
     standardiser: Standardiser
     pca: dict[str, PCA] = field(default_factory=dict)
@@ -89,6 +100,16 @@ class Bundle:
     def classes(self) -> list[str]:
         return list(self.meta["classes"])
 
+    @property
+    def inverter_kind(self) -> str:
+        """"mcnn" or "vocos"."""
+        return inverter_kind(self.inverter)
+
+    @property
+    def mcnn(self) -> torch.nn.Module:
+        """The inverter (the name from when it was always an MCNN)."""
+        return self.inverter
+
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -99,10 +120,13 @@ def _sha256(path: Path) -> str:
 
 
 def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wae: torch.nn.Module,
-                mcnn: torch.nn.Module, standardiser: Standardiser, classes: list[str], pca: dict[str, PCA],
+                standardiser: Standardiser, classes: list[str], pca: dict[str, PCA],
+                inverter: Optional[torch.nn.Module] = None, mcnn: Optional[torch.nn.Module] = None,
                 classifier: Optional[DrumClassifier] = None, extra: Optional[dict[str, Any]] = None,
                 prior: Optional[tuple[np.ndarray, np.ndarray, dict]] = None) -> Path:
     """Write a bundle folder atomically (:func:`neuraldrum.atomic.atomic_folder`: a temp folder renamed into place).
+
+    ``inverter`` (or, by its old name, ``mcnn``): an MCNN or a VocosInverter; its kind is read from its config.
 
     ``extra`` is merged into bundle.json (corpus summary, training commands, metrics, …). ``prior``: an optional
     class prior (mean (C, D), chol (C, D, D), fit record) stored as ``prior.mean``/``prior.chol`` and
@@ -111,8 +135,12 @@ def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wa
     from safetensors.torch import save_file
 
     out = Path(out)
+    if (inverter is None) == (mcnn is None):
+        raise ValueError("save_bundle: give the inverter once (inverter= or mcnn=)")
+    inverter = inverter if inverter is not None else mcnn
+    kind = inverter_kind(inverter)
     tensors: dict[str, torch.Tensor] = {}
-    for prefix, module in (("wae", wae), ("mcnn", mcnn), ("classifier", classifier)):
+    for prefix, module in (("wae", wae), (kind, inverter), ("classifier", classifier)):
         if module is not None:
             for k, v in module.state_dict().items():
                 tensors[f"{prefix}.{k}"] = v.detach().cpu().contiguous()
@@ -135,7 +163,7 @@ def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wa
             "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__,
             "classes": list(classes),
             "configs": {"audio": to_dict(audio), "mel": to_dict(mel), "wae": to_dict(wae.cfg),
-                        "mcnn": to_dict(mcnn.cfg),
+                        kind: to_dict(inverter.cfg),
                         "classifier": to_dict(classifier.cfg) if classifier is not None else None},
             "weights": {"file": WEIGHTS, "sha256": _sha256(tmp / WEIGHTS), "n_tensors": len(tensors)},
             "pca": sorted(pca),
@@ -185,7 +213,11 @@ def _check_meta(meta_path: Path, meta: dict) -> None:
     configs = meta.get("configs")
     if not isinstance(configs, dict):
         raise _fail(meta_path, "configs", configs, "an object")
-    for name in ("audio", "mel", "wae", "mcnn", "classifier"):
+    kinds = [k for k in INVERTER_CONFIGS if k in configs]
+    if len(kinds) != 1:
+        raise _fail(meta_path, "configs", sorted(configs),
+                    f"objects with exactly one inverter ({' or '.join(INVERTER_CONFIGS)})")
+    for name in ("audio", "mel", "wae", kinds[0], "classifier"):
         if not isinstance(configs.get(name), dict) and not (name == "classifier" and configs.get(name) is None):
             raise _fail(meta_path, f"configs.{name}", configs.get(name),
                         "an object" + (" or null" if name == "classifier" else ""))
@@ -253,7 +285,7 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> Non
         raise RuntimeError("tensors missing from the weights")
 
 
-def _dry_run(wae: torch.nn.Module, mcnn: torch.nn.Module, clf: Optional[DrumClassifier], n_mels: int,
+def _dry_run(wae: torch.nn.Module, inverter: torch.nn.Module, clf: Optional[DrumClassifier], n_mels: int,
              frames: int) -> None:
     """One clip through every model built on the meta device (shapes only, no memory): layers that do not fit
     together (a stride, a padding) fail here rather than on the first sound, and each output must have the shape
@@ -261,10 +293,14 @@ def _dry_run(wae: torch.nn.Module, mcnn: torch.nn.Module, clf: Optional[DrumClas
     with torch.device("meta"), torch.no_grad():
         x, cls = torch.zeros(1, n_mels, frames), torch.zeros(1, dtype=torch.long)
         y = wae.eval().decode(wae.encode(x, cls), cls)
-        wave = mcnn.eval()(y)[0]
+        wave = inverter.eval().infer(y)
         logits = clf.eval()(x) if clf is not None else None
-    hop = mcnn.cfg.hop_length
-    for name, got, want in (("wae decoder", y.shape, (1, n_mels, frames)), ("mcnn", wave.shape, (1, frames * hop)),
+    c = inverter.cfg
+    if isinstance(c, MCNNConfig):
+        n = frames * c.hop_length
+    else:  # (frames · r − 1) STFT hops, r = hop_length / istft_hop
+        n = (frames * (c.hop_length // c.istft_hop) - 1) * c.istft_hop
+    for name, got, want in (("wae decoder", y.shape, (1, n_mels, frames)), ("inverter", wave.shape, (1, n)),
                             ("classifier", None if logits is None else logits.shape,
                              None if clf is None else (1, clf.cfg.n_classes))):
         if got is not None and tuple(got) != want:
@@ -283,6 +319,7 @@ def load_bundle(path: Union[str, Path, None] = None) -> Bundle:
     from safetensors.torch import load as load_tensors
 
     from .models.mcnn import MCNN
+    from .models.vocos import VocosInverter
     from .models.wae import ConditionalWAE
 
     path = Path(path) if path is not None else DEFAULT_BUNDLE
@@ -295,12 +332,14 @@ def load_bundle(path: Union[str, Path, None] = None) -> Bundle:
         cfgs = meta["configs"]
         audio = from_dict(AudioConfig, cfgs["audio"])
         mel = from_dict(MelConfig, cfgs["mel"])
-        wae_cfg, mcnn_cfg = from_dict(WAEConfig, cfgs["wae"]), from_dict(MCNNConfig, cfgs["mcnn"])
+        kind = "vocos" if "vocos" in cfgs else "mcnn"
+        wae_cfg, inv_cfg = from_dict(WAEConfig, cfgs["wae"]), from_dict(INVERTER_CONFIGS[kind], cfgs[kind])
         clf_cfg = from_dict(ClassifierConfig, cfgs["classifier"]) if cfgs.get("classifier") is not None else None
     except errors as e:
         raise BundleError(f"{meta_path}: inconsistent bundle ({e.__class__.__name__}: {e})") from None
     try:
-        check_shapes(audio, mel, wae_cfg, mcnn_cfg, clf_cfg, n_classes=len(meta["classes"]))
+        check_shapes(audio, mel, wae_cfg, inv_cfg if kind == "mcnn" else None, clf_cfg,
+                     n_classes=len(meta["classes"]), vocos=inv_cfg if kind == "vocos" else None)
     except ValueError as e:
         raise BundleError(f"{meta_path}: {e}") from None
     wfile = _weights_file(path, meta)
@@ -317,12 +356,13 @@ def load_bundle(path: Union[str, Path, None] = None) -> Bundle:
     del data
     try:
         with torch.device("meta"):
-            wae, mcnn = ConditionalWAE(wae_cfg), MCNN(mcnn_cfg)
+            wae = ConditionalWAE(wae_cfg)
+            inverter = MCNN(inv_cfg) if kind == "mcnn" else VocosInverter(inv_cfg)
             clf = DrumClassifier(clf_cfg) if clf_cfg is not None else None
         frames = mel.n_frames(audio.n_samples)
-        _dry_run(wae, mcnn, clf, mel.n_mels, frames)
+        _dry_run(wae, inverter, clf, mel.n_mels, frames)
         _load_strict(wae, _take(tensors, "wae"))
-        _load_strict(mcnn, _take(tensors, "mcnn"))
+        _load_strict(inverter, _take(tensors, kind))
         if clf is not None:
             _load_strict(clf, _take(tensors, "classifier"))
             clf.eval()
@@ -344,8 +384,8 @@ def load_bundle(path: Union[str, Path, None] = None) -> Bundle:
         raise BundleError(f"{path}: inconsistent bundle ({e.__class__.__name__}: {e})") from None
     prior_mean, prior_chol = _load_prior(path, meta, tensors, wae_cfg.latent_dim)
     wae.eval()
-    mcnn.eval()
-    return Bundle(meta, audio, mel, wae, mcnn, clf, std, pca, path, prior_mean, prior_chol)
+    inverter.eval()
+    return Bundle(meta, audio, mel, wae, inverter, clf, std, pca, path, prior_mean, prior_chol)
 
 
 def _load_prior(path: Path, meta: dict, tensors: dict[str, torch.Tensor],
@@ -370,6 +410,46 @@ def _load_prior(path: Path, meta: dict, tensors: dict[str, torch.Tensor],
     if why is not None:
         raise BundleError(f"{path}: {why}")
     return mean, chol
+
+
+def write_with_inverter(src: Union[str, Path, None], out: Union[str, Path], inverter: torch.nn.Module,
+                        record: dict, extra: Optional[dict[str, Any]] = None) -> Path:
+    """A copy of the bundle ``src`` (None = the default) in the new folder ``out``, written atomically, with its
+    inverter replaced by ``inverter`` (an MCNN or a VocosInverter for the same Mel settings). The old inverter's
+    tensors and config go; ``training[kind]`` becomes ``record`` (how the new one was trained) and
+    ``training["inverter_replaced"]`` says what it replaced. ``extra`` replaces top-level bundle.json fields (e.g.
+    re-measured ``metrics``; without it the source's metrics are dropped, since they measured the old inverter)."""
+    from safetensors.torch import load as load_tensors
+    from safetensors.torch import save_file
+
+    src = Path(src) if src is not None else DEFAULT_BUNDLE
+    b = load_bundle(src)
+    kind, old = inverter_kind(inverter), b.inverter_kind
+    cfg = inverter.cfg
+    if (cfg.n_mels, cfg.hop_length) != (b.mel.n_mels, b.mel.hop_length):
+        raise ValueError(f"the inverter reads {cfg.n_mels} Mel bins at hop {cfg.hop_length}; {src} has "
+                         f"{b.mel.n_mels} at hop {b.mel.hop_length}")
+    tensors = {k: v for k, v in load_tensors(_weights_file(src, b.meta).read_bytes()).items()
+               if not k.startswith(old + ".")}
+    for k, v in inverter.state_dict().items():
+        tensors[f"{kind}.{k}"] = v.detach().cpu().contiguous()
+    meta = json.loads(json.dumps(b.meta))
+    del meta["configs"][old]
+    meta["configs"][kind] = to_dict(cfg)
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    training["inverter_replaced"] = {"kind": old, "record": training.pop(old, None),
+                                     "step": training.pop(f"{old}_step", None),
+                                     "source_sha256": b.meta["weights"]["sha256"]}
+    training[kind] = record
+    meta["training"] = training
+    meta["metrics"] = {}
+    with atomic_folder(Path(out)) as tmp:
+        save_file(tensors, str(tmp / WEIGHTS))
+        meta["weights"] = {"file": WEIGHTS, "sha256": _sha256(tmp / WEIGHTS), "n_tensors": len(tensors)}
+        meta.update(extra or {})
+        write_text(tmp / META, json.dumps(meta, indent=1, sort_keys=False))
+        load_bundle(tmp)  # what was written loads, before it replaces anything
+    return Path(out)
 
 
 def write_with_prior(src: Union[str, Path, None], out: Union[str, Path], mean: np.ndarray, chol: np.ndarray,

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "neuraldrum.release",
     "neuraldrum.sounds",
     "neuraldrum.evaluate",
+    "neuraldrum.inverters",
     "neuraldrum.bench",
     "neuraldrum.export.models",
     "neuraldrum.web.server",

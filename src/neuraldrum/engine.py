@@ -70,6 +70,8 @@ class Engine:
         info = self.backend.info
         self.sample_rate: int = info["sample_rate"]
         self.n_samples: int = info["n_samples"]
+        # how a longer sample is cut to length (a backend that does not say: the 10 ms cosine of the first models)
+        self.fade: tuple[float, str] = (float(info.get("fade_ms", 10.0)), str(info.get("fade_shape", "cosine")))
         self.classes: list[str] = list(info["classes"])
         self.latent_dim: int = info["latent_dim"]
         self.temperature: float = float(info["prior_temperature"])
@@ -233,7 +235,7 @@ class Engine:
 
         if isinstance(audio, (str, Path)):
             return prepare_clip(load(audio, self.sample_rate, self.MAX_SECONDS), self.n_samples,
-                                self.sample_rate, name=audio)[0][None]
+                                self.sample_rate, self.fade[0], name=audio, fade_shape=self.fade[1])[0][None]
         if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer))
                                         or not self.RATES[0] <= sample_rate <= self.RATES[1]):
             raise ValueError(f"sample_rate={sample_rate!r} must be a whole number of Hz from {self.RATES[0]} to "
@@ -258,7 +260,7 @@ class Engine:
         if rate != self.sample_rate:
             check_signal(x)
             x = resample(x, rate, self.sample_rate)
-        clip, _ = prepare_clip(x, self.n_samples, self.sample_rate)
+        clip, _ = prepare_clip(x, self.n_samples, self.sample_rate, self.fade[0], fade_shape=self.fade[1])
         return clip[None]
 
     def _analyse(self, audio: np.ndarray, sample_rate: Optional[int], cls: Optional[Union[str, int]]):

@@ -5,7 +5,8 @@ shared by logs, bundle.json and reports:
 
 - ``recon/*``  the WAE alone (encode → decode, true class) on the log-Mel;
 - ``e2e/*``    encode → decode → MCNN, the waveform against the real clip;
-- ``inv/*``    inversion alone (true Mel → waveform): the MCNN beside Griffin-Lim with 32 and 100 iterations;
+- ``inv/*``    inversion alone (true Mel → waveform): the bundle's inverter (``inv/mcnn_*`` or ``inv/vocos_*``)
+               beside Griffin-Lim with 32 and 100 iterations;
 - ``clf/*``    the listener: the bundle's classifier (trained on the real train split only) on the real test clips;
 - ``gen/*``    prior samples judged by that listener: class accuracy, Inception-style score, Fréchet distance
                and KID on its embeddings against the real test clips (real validation vs test as the ceiling),
@@ -128,8 +129,9 @@ def reconstruction(engine: Engine, corpus: Corpus, split: str = "test", limit: O
         ref = x.numpy()
         e2e, inv = engine.generator.invert(rec_log).numpy(), engine.generator.invert(logmel).numpy()
         add("e2e", {**wave_metrics(e2e, ref, fe), "gated": _gated(e2e, b.audio.sample_rate)})
-        add("inv", {f"mcnn_{k}": v for k, v in wave_metrics(inv, ref, fe).items()})
-        add("inv", {"mcnn_gated": _gated(inv, b.audio.sample_rate), "real_gated": _gated(ref, b.audio.sample_rate)})
+        kind = b.inverter_kind  # inv/mcnn_* or inv/vocos_*
+        add("inv", {f"{kind}_{k}": v for k, v in wave_metrics(inv, ref, fe).items()})
+        add("inv", {f"{kind}_gated": _gated(inv, b.audio.sample_rate), "real_gated": _gated(ref, b.audio.sample_rate)})
         lin = [mel_to_linear(m.numpy(), b.mel) for m in mel] if gl_iters else []
         for n in gl_iters:
             gl = np.stack([griffin_lim(S, b.mel, n, x.shape[1]) for S in lin])
@@ -341,7 +343,8 @@ def write_report(engine: Engine, m: dict, out) -> None:
                                  sample_rate=b.mel.sample_rate, hop=b.mel.hop_length)
         figs["real (top) and WAE reconstruction (bottom), one held-out clip per class"] = "recon_spectrograms.png"
     bars = {name: m[f"inv/{key}_sc_per_class"] for name, key in
-            (("MCNN", "mcnn"), ("Griffin-Lim 32", "gl32"), ("Griffin-Lim 100", "gl100")) if f"inv/{key}_sc_per_class" in m}
+            (("MCNN", "mcnn"), ("Vocos-style", "vocos"), ("Griffin-Lim 32", "gl32"), ("Griffin-Lim 100", "gl100"))
+            if f"inv/{key}_sc_per_class" in m}
     if bars:
         R.plot_bars(bars, out / "inversion_sc.png", ylabel="spectral convergence (lower is better)",
                     title="inversion from the true Mel, per class")

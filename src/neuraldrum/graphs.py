@@ -8,9 +8,10 @@ exports run. Each is an ``nn.Module`` built from a loaded bundle, batched, with 
 - :class:`Analyzer`: prepared clip (B, n_samples) → (z (B, D), class probabilities (B, C), class used (B,)):
   Mel front end, listener, standardisation, encoder.
 
-The inverter runs as :class:`PolyphaseMCNN`: the MCNN's stride-2 transposed convolutions rewritten as ordinary
+An MCNN inverter runs as :class:`PolyphaseMCNN`: the MCNN's stride-2 transposed convolutions rewritten as ordinary
 convolutions over the input (the even and odd output samples are two short filters on the same input), the
-same function with ≈ 30 % less time on a CPU, since no multiply ever meets an inserted zero.
+same function with ≈ 30 % less time on a CPU, since no multiply ever meets an inserted zero. A Vocos-style
+inverter (:class:`~neuraldrum.models.vocos.VocosInverter`) runs as it is: it already works at the frame rate.
 """
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ class Generator(nn.Module):
         super().__init__()
         self.wae = bundle.wae
         self.standardiser = bundle.standardiser
-        self.inverter = PolyphaseMCNN(bundle.mcnn)
+        self.inverter = PolyphaseMCNN(bundle.inverter) if isinstance(bundle.inverter, MCNN) else bundle.inverter
         self.log_floor = float(bundle.mel.log_floor)
         self.n_samples = int(bundle.audio.n_samples)
         n_out = int(FADE_OUT_MS * bundle.audio.sample_rate / 1000)
@@ -140,8 +141,10 @@ class Generator(nn.Module):
         return wave * (OUT_PEAK / peak)
 
     def mask_logits(self, cls: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """The inverter's support-mask logits of the sound, (B, n_samples): where |logit| is tiny a sample may be
-        kept by one implementation and zeroed by another."""
+        """The MCNN inverter's support-mask logits of the sound, (B, n_samples): where |logit| is tiny a sample may
+        be kept by one implementation and zeroed by another. (A Vocos-style inverter has no mask: ValueError.)"""
+        if not isinstance(self.inverter, PolyphaseMCNN):
+            raise ValueError("this bundle's inverter has no support mask")
         mel = (torch.exp(self.logmel(cls, z)) - self.log_floor).clamp(min=0.0)
         logits = self.inverter.parts(mel)[1][:, : self.n_samples]
         return F.pad(logits, (0, self.n_samples - logits.shape[1]))
@@ -203,6 +206,7 @@ def model_info(bundle: Bundle) -> dict:
                   p.scales[:3].numpy().astype(np.float32)) for name, p in bundle.pca.items()}
     return {"classes": bundle.classes, "sample_rate": int(bundle.audio.sample_rate),
             "n_samples": int(bundle.audio.n_samples), "latent_dim": int(bundle.wae.cfg.latent_dim),
+            "fade_ms": float(bundle.audio.fade_ms), "fade_shape": str(bundle.audio.fade_shape),
             "prior_temperature": float(bundle.meta.get("prior_temperature", 1.0)),
             "has_classifier": bundle.classifier is not None, "sha256": bundle.meta["weights"]["sha256"],
             "path": str(bundle.path) if bundle.path is not None else None, "pca": pca}

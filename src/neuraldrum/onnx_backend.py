@@ -60,6 +60,8 @@ class OnnxBackend:
         self.info = {
             "classes": list(m["classes"]), "sample_rate": int(m["sample_rate"]), "n_samples": int(m["n_samples"]),
             "latent_dim": int(m["latent_dim"]), "prior_temperature": float(m["prior_temperature"]),
+            # how a longer sample is cut to length (exports older than this field: the 10 ms cosine of then)
+            "fade_ms": float(m.get("fade_ms", 10.0)), "fade_shape": str(m.get("fade_shape", "cosine")),
             "has_classifier": bool(m["has_classifier"]), "sha256": m["bundle_sha256"], "path": str(folder),
             "pca": {k: (np.asarray(v["mean"], f32), np.asarray(v["axes"], f32), np.asarray(v["scales"], f32))
                     for k, v in m["pca"].items()},

@@ -1,6 +1,6 @@
 """``neuraldrum bundle``: assemble trained runs into a model bundle, with PCA axes and measured metrics.
 
-    neuraldrum bundle --wae RUN --mcnn RUN --classifier DIR --data CORPUS --out BUNDLE
+    neuraldrum bundle --wae RUN --inverter RUN --classifier DIR --data CORPUS --out BUNDLE
 
 The PCA of the latents is fitted on the corpus's **train** split (per class and overall); every metric is
 measured on the **test** split (held-out kits and instruments) and written into bundle.json.
@@ -11,6 +11,11 @@ measured on the **test** split (held-out kits and instruments) and written into 
 
 fits, per class, the mean and covariance of the WAE encodings of the corpus's **train** clips (with their true
 class); prior draws of that class are then N(mean_c, t²·Σ_c) instead of N(0, t²·I).
+
+``neuraldrum bundle-inverter``: a copy of a bundle with another inverter (an MCNN or Vocos-style run trained on
+the same Mel settings), every metric measured again:
+
+    neuraldrum bundle-inverter --model BUNDLE --inverter RUN --data CORPUS --out NEWBUNDLE
 """
 from __future__ import annotations
 
@@ -23,9 +28,12 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .bundle import PCA, load_bundle, save_bundle, write_with_prior
+from .bundle import PCA, inverter_kind, load_bundle, save_bundle, write_with_inverter, write_with_prior
 from .data.corpus import load_corpus
 from .taxonomy import CLASSES
+
+
+INVERTER_TASKS = ("mcnn", "vocos", "vocos_gan")
 
 
 def _run_ckpt(run: Path) -> Path:
@@ -93,8 +101,9 @@ def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier
                                    checkpoint_configs, load_checkpoint)
 
     wck, mck = load_checkpoint(_run_ckpt(wae_run)), load_checkpoint(_run_ckpt(mcnn_run))
-    if wck["task"] != "wae" or mck["task"] != "mcnn":
-        raise ValueError(f"--wae must be a WAE run and --mcnn an MCNN run (got {wck['task']}, {mck['task']})")
+    if wck["task"] != "wae" or mck["task"] not in INVERTER_TASKS:
+        raise ValueError(f"--wae must be a WAE run and --inverter an MCNN or Vocos-style run (got {wck['task']}, "
+                         f"{mck['task']})")
     wc, mc = checkpoint_configs(wck), checkpoint_configs(mck)
     if wc["mel"] != mc["mel"]:
         raise ValueError(f"Mel settings differ between {wae_run} and {mcnn_run}: {wc['mel']} vs {mc['mel']}")
@@ -109,14 +118,15 @@ def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier
     pca = fit_pca(wae, std, MelFrontend(wc["mel"]), corpus)
     extra = {
         "corpus": corpus.summary(),
-        "training": {"wae": _command(wae_run), "mcnn": _command(mcnn_run),
-                     "wae_step": wck.get("loop", {}).get("step"), "mcnn_step": mck.get("loop", {}).get("step"),
+        "training": {"wae": _command(wae_run), inverter_kind(mcnn): _command(mcnn_run),
+                     "wae_step": wck.get("loop", {}).get("step"),
+                     f"{inverter_kind(mcnn)}_step": mck.get("loop", {}).get("step"),
                      "classifier": {k: v for k, v in clf_meta.items() if not k.endswith("history")}},
         "metrics": {},
         "prior_temperature": float(temperature),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    kw = dict(audio=wc["audio"], mel=wc["mel"], wae=wae, mcnn=mcnn, standardiser=std, classes=list(CLASSES),
+    kw = dict(audio=wc["audio"], mel=wc["mel"], wae=wae, inverter=mcnn, standardiser=std, classes=list(CLASSES),
               pca=pca, classifier=clf)
     save_bundle(out, **kw, extra=extra)
     if metrics:
@@ -196,6 +206,45 @@ def add_prior(model: Optional[Path], data: Path, out: Path, force: bool = False,
     return fit
 
 
+def swap_inverter(model: Optional[Path], run: Path, data: Path, out: Path, command: Optional[str] = None,
+                  metrics: bool = True, per_class: int = 50, latency_runs: int = 100) -> dict:
+    """Write ``out``: the bundle ``model`` (None = the default) with its inverter replaced by the inverter of
+    training run ``run`` (:func:`neuraldrum.bundle.write_with_inverter`), then measure every metric again on
+    ``data``'s test split (the inverter changes every sound, so none of the source's metrics carry over).
+    Returns the metrics."""
+    from .bundle import DEFAULT_BUNDLE
+    from .train.checkpoint import build_model_from_checkpoint, checkpoint_configs, load_checkpoint
+
+    src = Path(model) if model is not None else DEFAULT_BUNDLE
+    ck = load_checkpoint(_run_ckpt(run))
+    if ck["task"] not in INVERTER_TASKS:
+        raise ValueError(f"{run}: a {ck['task']} run; --inverter takes an MCNN or Vocos-style run")
+    cfgs = checkpoint_configs(ck)
+    b = load_bundle(src)
+    if cfgs["mel"] != b.mel or cfgs["audio"].sample_rate != b.audio.sample_rate:
+        raise ValueError(f"{run}: trained on other Mel settings than {src}'s")
+    inverter = build_model_from_checkpoint(ck)
+    record = {**(_command(run) or {}), "step": ck.get("loop", {}).get("step"), "swap_command": command}
+    write_with_inverter(src, out, inverter, record)
+    m = {}
+    if metrics:
+        m = measure(out, load_corpus(data), per_class=per_class, latency_runs=latency_runs)
+        write_with_inverter(src, out, inverter, record, extra={"metrics": m})
+    return m
+
+
+def _swap_cmd(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    command = "neuraldrum " + shlex.join(sys.argv[1:]) if sys.argv and "bundle-inverter" in sys.argv else None
+    m = swap_inverter(Path(args.model) if args.model else None, Path(args.inverter), Path(args.data),
+                      Path(args.out), command=command, metrics=not args.no_metrics, per_class=args.per_class)
+    print(f"bundle with the inverter of {args.inverter} written to {args.out}"
+          + (f" (measured on the test split of {args.data})" if m else ""))
+    return 0
+
+
 def _prior_cmd(args: argparse.Namespace) -> int:
     import shlex
     import sys
@@ -213,7 +262,7 @@ def _prior_cmd(args: argparse.Namespace) -> int:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    m = make_bundle(Path(args.wae), Path(args.mcnn), Path(args.out), Path(args.data),
+    m = make_bundle(Path(args.wae), Path(args.inverter), Path(args.out), Path(args.data),
                     Path(args.classifier) if args.classifier else None, metrics=not args.no_metrics,
                     per_class=args.per_class, latency_runs=args.latency_runs, temperature=args.temperature)
     print(json.dumps(m, indent=1) if args.json else f"bundle written to {args.out}")
@@ -229,7 +278,8 @@ def _cmd(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bundle", help="assemble trained runs into a model bundle (with PCA and metrics)")
     p.add_argument("--wae", required=True, help="WAE run folder (or checkpoint)")
-    p.add_argument("--mcnn", required=True, help="MCNN run folder (or checkpoint)")
+    p.add_argument("--inverter", "--mcnn", dest="inverter", required=True,
+                   help="inverter run folder or checkpoint (MCNN or Vocos-style; --mcnn is the old name)")
     p.add_argument("--classifier", default=None, help="classifier folder (from `neuraldrum classifier`)")
     p.add_argument("--data", required=True, help="the corpus the models were trained on")
     p.add_argument("--out", required=True, help="bundle folder to write")
@@ -240,6 +290,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="default spread of prior samples stored in the bundle (choose it on the val split)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd)
+
+    p = sub.add_parser("bundle-inverter", help="copy a bundle with its inverter replaced by a trained one, re-measured")
+    p.add_argument("--model", default=None, help="model bundle (default: the bundled default model)")
+    p.add_argument("--inverter", required=True, help="inverter run folder or checkpoint (same Mel settings)")
+    p.add_argument("--data", required=True, help="the corpus to measure on (its test split)")
+    p.add_argument("--out", required=True, help="new bundle folder to write (whole or not at all)")
+    p.add_argument("--no-metrics", action="store_true", help="do not measure (the copy then has no metrics)")
+    p.add_argument("--per-class", type=int, default=50, help="prior samples per class for the listen test")
+    p.set_defaults(func=_swap_cmd)
 
     p = sub.add_parser("bundle-prior", help="copy a bundle with a per-class Gaussian prior fitted on the train split")
     p.add_argument("--model", default=None, help="model bundle (default: the bundled default model)")

@@ -208,13 +208,30 @@ def align_onset(x: np.ndarray, threshold_db: float = -36.0, pre_samples: int = 1
     return y
 
 
-def fit_length(x: np.ndarray, n_samples: int, sample_rate: int = 22050, fade_ms: float = 10.0) -> np.ndarray:
-    """Trim to ``n_samples`` with a half-cosine fade-out where cut, or zero-pad. Returns (n_samples,)."""
+FADE_SHAPES = ("cosine", "decay")
+DECAY_DB = -60.0  # a "decay" fade falls linearly in dB to this, with a half-cosine on top so it ends at zero
+
+
+def fade_curve(n: int, shape: str = "cosine") -> np.ndarray:
+    """The fade-out gain over ``n`` samples, from 1 to 0. "cosine": a half cosine (a quick cut); "decay": a fall
+    linear in dB to :data:`DECAY_DB` (an exponential decay, as of a damped cymbal) times the half cosine."""
+    if shape not in FADE_SHAPES:
+        raise ValueError(f"fade shape {shape!r}: choose from {', '.join(FADE_SHAPES)}")
+    u = np.linspace(0.0, 1.0, n)
+    g = 0.5 + 0.5 * np.cos(np.pi * u)
+    if shape == "decay":
+        g = g * 10.0 ** (DECAY_DB / 20.0 * u)
+    return g.astype(np.float32)
+
+
+def fit_length(x: np.ndarray, n_samples: int, sample_rate: int = 22050, fade_ms: float = 10.0,
+               fade_shape: str = "cosine") -> np.ndarray:
+    """Trim to ``n_samples`` with a fade-out (:func:`fade_curve`) where cut, or zero-pad. Returns (n_samples,)."""
     if x.size >= n_samples:
         y = x[:n_samples].astype(np.float32, copy=True)
         if x.size > n_samples:
             n = min(n_samples, max(1, int(round(sample_rate * fade_ms / 1000))))
-            y[-n:] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)
+            y[-n:] *= fade_curve(n, fade_shape)
         return y
     out = np.zeros(n_samples, dtype=np.float32)
     out[: x.size] = x
@@ -230,13 +247,13 @@ def normalise_peak(x: np.ndarray, peak: float = 1.0) -> tuple[np.ndarray, float]
 
 
 def prepare_clip(x: np.ndarray, n_samples: int, sample_rate: int, fade_ms: float = 10.0,
-                 name: PathLike = "<array>") -> tuple[np.ndarray, float]:
+                 name: PathLike = "<array>", fade_shape: str = "cosine") -> tuple[np.ndarray, float]:
     """The corpus recipe for one clip: check, onset-align, fit to length, peak-normalise.
 
     Returns (clip (n_samples,), original peak).
     """
     check_signal(x, name)
-    y = fit_length(align_onset(x), n_samples, sample_rate, fade_ms)
+    y = fit_length(align_onset(x), n_samples, sample_rate, fade_ms, fade_shape)
     check_signal(y, name)
     return normalise_peak(y)
 

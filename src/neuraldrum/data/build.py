@@ -30,7 +30,8 @@ import numpy as np
 
 from .. import __version__
 from ..atomic import atomic_folder
-from ..audio.io import AudioError, PathLike, atomic_save_npy, atomic_write_text, prepare_clip, safe_text
+from ..audio.io import (AudioError, PathLike, atomic_save_npy, atomic_write_text, fade_curve, prepare_clip,
+                        safe_text)
 from ..taxonomy import CLASS_INDEX, CLASSES, HIGH_HZ, LOW_HZ, SPECTRAL_LIMITS
 from .candidate import Candidate
 from .corpus import CORPUS_FORMAT, SPLITS, SYNTHETIC_SOURCES
@@ -265,6 +266,7 @@ def _resolve_sources(sources: Optional[Sequence[str]], folders: Sequence[PathLik
 def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, folders: Sequence[PathLike] = (),
                  folder_class: Optional[str] = None, sample_rate: int = 22050, n_samples: int = 22016,
                  seed: int = 0, progress: bool = True, fade_ms: float = 10.0, max_seconds: float = 60.0,
+                 fade_shape: str = "cosine",
                  near_threshold: float = NEAR_DUPLICATE, link_threshold: float = LINK_SIMILAR,
                  extra_sources: Sequence[str] = (), drumsynth_variants: int = 0, drumsynth_seed: int = 0,
                  train_only: Sequence[str] = TRAIN_ONLY) -> dict:
@@ -278,6 +280,7 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         folders: sample folders to add (:func:`neuraldrum.data.sources.folder_samples`).
         folder_class: label every folder file with this class instead of reading names.
         sample_rate, n_samples: clip format; clips are (n_samples,) at sample_rate.
+        fade_ms, fade_shape: the fade-out of a sound cut at n_samples (:func:`neuraldrum.audio.io.fade_curve`).
         seed: changes the split (not the ids).
         progress: show a tqdm progress bar on stderr.
         near_threshold: fingerprint correlation above which two clips are near duplicates (one is dropped).
@@ -294,6 +297,7 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
     t0 = time.time()
     if sample_rate <= 0 or n_samples <= 0:
         raise ValueError(f"sample_rate and n_samples must be positive, not {sample_rate} and {n_samples}")
+    fade_curve(2, fade_shape)  # a wrong shape fails here, before anything is read
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
     chosen = _resolve_sources(sources, folders, extra_sources)
@@ -324,7 +328,8 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
             continue
         by_path[c.path] = c.id
         try:
-            clip, peak = prepare_clip(c.load(sample_rate, max_seconds), n_samples, sample_rate, fade_ms, c.path)
+            clip, peak = prepare_clip(c.load(sample_rate, max_seconds), n_samples, sample_rate, fade_ms, c.path,
+                                      fade_shape)
         except AudioError as e:
             exclusions.append(_exclusion(c, e.reason))
             continue
@@ -376,7 +381,7 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         "format": CORPUS_FORMAT,
         "version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "options": {"sample_rate": sample_rate, "n_samples": n_samples, "fade_ms": fade_ms,
+        "options": {"sample_rate": sample_rate, "n_samples": n_samples, "fade_ms": fade_ms, "fade_shape": fade_shape,
                     "max_seconds": max_seconds, "seed": seed, "sources": chosen,
                     "folders": [safe_text(str(Path(f).expanduser().resolve())) for f in folders],
                     "folder_class": folder_class, "near_threshold": near_threshold,

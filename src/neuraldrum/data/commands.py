@@ -43,6 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seed of the DrumSynth variants (default 0): the same K and seed give the same clips and ids")
     b.add_argument("--drumsynth-in-eval", action="store_true",
                    help="split DrumSynth clips into train/val/test like the recordings instead of all into train")
+    b.add_argument("--sample-rate", type=int, default=22050, metavar="HZ",
+                   help="clip sample rate (default 22050; 44100 for the 44.1 kHz models)")
+    b.add_argument("--n-samples", type=int, default=None, metavar="N",
+                   help="clip length in samples (default: 22016 at 22.05 kHz, 44032 at 44.1 kHz: 86 Mel hops)")
+    b.add_argument("--fade-ms", type=float, default=None, metavar="MS",
+                   help="fade-out where a longer sound is cut (default 10, or 300 with --fade-shape decay)")
+    b.add_argument("--fade-shape", choices=("cosine", "decay"), default="cosine",
+                   help="cosine: a quick cut; decay: the ring falls 60 dB over the fade, as if damped "
+                        "(default cosine)")
     b.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
@@ -81,11 +90,21 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.drumsynth_variants < 0:
         raise ValueError(f"--drumsynth-variants must be >= 0, not {args.drumsynth_variants}")
     drumsynth = args.with_drumsynth or args.drumsynth_variants > 0
+    if not 8000 <= args.sample_rate <= 192000:
+        raise ValueError(f"--sample-rate must be from 8000 to 192000 Hz, not {args.sample_rate}")
+    n_samples = args.n_samples if args.n_samples is not None else 86 * round(256 * args.sample_rate / 22050)
+    if not 0 < n_samples <= 10 * args.sample_rate:
+        raise ValueError(f"--n-samples must be from 1 to {10 * args.sample_rate} (10 s), not {n_samples}")
+    fade_ms = args.fade_ms if args.fade_ms is not None else (300.0 if args.fade_shape == "decay" else 10.0)
+    if not 0 <= fade_ms <= 1000:
+        raise ValueError(f"--fade-ms must be from 0 to 1000, not {fade_ms}")
     info = build_corpus(args.out, sources=_parse_sources(args.sources), folders=args.folder,
                         folder_class=args.folder_class, seed=args.seed, progress=not args.no_progress,
                         extra_sources=("drumsynth",) if drumsynth else (),
                         drumsynth_variants=args.drumsynth_variants, drumsynth_seed=args.drumsynth_seed,
-                        train_only=() if args.drumsynth_in_eval else TRAIN_ONLY)
+                        train_only=() if args.drumsynth_in_eval else TRAIN_ONLY,
+                        sample_rate=args.sample_rate, n_samples=n_samples, fade_ms=fade_ms,
+                        fade_shape=args.fade_shape)
     for e in info["exclusions"]:
         if e["reason"] in WARN_REASONS:
             print(f"warning: {e['path']}: {e['detail']}", file=sys.stderr)

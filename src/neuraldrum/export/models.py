@@ -57,6 +57,7 @@ def export_meta(bundle: Bundle) -> dict:
         "graphs_revision": GRAPHS_REVISION,
         "bundle_sha256": info["sha256"], "classes": info["classes"], "sample_rate": info["sample_rate"],
         "n_samples": info["n_samples"], "latent_dim": info["latent_dim"],
+        "fade_ms": info["fade_ms"], "fade_shape": info["fade_shape"],
         "prior_temperature": info["prior_temperature"], "has_classifier": info["has_classifier"],
         "onset_sample": 0, "output_peak_dbfs": -1.0,
         "pca": {name: {"mean": m.tolist(), "axes": a.tolist(), "scales": s.tolist()}

@@ -8,20 +8,24 @@ from typing import Union
 
 from torch import nn
 
-from ..config import MCNNConfig, WAEConfig
+from ..config import MCNNConfig, VocosConfig, WAEConfig
 from .blocks import ConditionalBatchNorm2d, ScaledSoftsign
 from .mcnn import MCNN
+from .vocos import VocosInverter
 from .wae import ConditionalWAE
 
-TASKS = ("wae", "mcnn")
+TASKS = ("wae", "mcnn", "vocos", "vocos_gan")
+INVERTERS = ("mcnn", "vocos")  # the kinds of Mel → waveform inverter a bundle may hold
 
 
-def build_model(task: str, cfg: Union[WAEConfig, MCNNConfig]) -> nn.Module:
-    """A fresh model for ``task`` ("wae" or "mcnn") from its config."""
+def build_model(task: str, cfg: Union[WAEConfig, MCNNConfig, VocosConfig]) -> nn.Module:
+    """A fresh model for ``task`` ("wae", "mcnn", "vocos" or "vocos_gan": the same inverter) from its config."""
     if task == "wae":
         return ConditionalWAE(cfg)
     if task == "mcnn":
         return MCNN(cfg)
+    if task in ("vocos", "vocos_gan"):
+        return VocosInverter(cfg)
     raise ValueError(f"unknown model {task!r}; choose from {TASKS}")
 
 
@@ -30,5 +34,6 @@ def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ConditionalWAE", "MCNN", "ConditionalBatchNorm2d", "ScaledSoftsign", "build_model", "n_parameters",
+__all__ = ["ConditionalWAE", "MCNN", "VocosInverter", "INVERTERS",
+           "ConditionalBatchNorm2d", "ScaledSoftsign", "build_model", "n_parameters",
            "TASKS"]

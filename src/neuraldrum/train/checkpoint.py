@@ -26,12 +26,12 @@ from torch import nn
 
 from ..atomic import atomic_file
 from ..audio.mel import MelFrontend, Standardiser
-from ..config import AudioConfig, MCNNConfig, MelConfig, TrainConfig, WAEConfig, from_dict
+from ..config import AudioConfig, MCNNConfig, MelConfig, TrainConfig, VocosConfig, WAEConfig, from_dict
 from ..models import build_model
 
 CHECKPOINT_FORMAT = 1
 CHECKPOINT_KIND = "neuraldrum-checkpoint"
-MODEL_CONFIGS = {"wae": WAEConfig, "mcnn": MCNNConfig}
+MODEL_CONFIGS = {"wae": WAEConfig, "mcnn": MCNNConfig, "vocos": VocosConfig, "vocos_gan": VocosConfig}
 
 
 class CheckpointError(ValueError):
@@ -65,6 +65,10 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
                               f"{CHECKPOINT_FORMAT}")
     if ckpt.get("task") not in MODEL_CONFIGS:
         raise CheckpointError(f"{path}: unknown task {ckpt.get('task')!r}")
+    if ckpt.get("task") in ("vocos", "vocos_gan") and "istft.window" not in ckpt.get("model", {}):
+        # the first Vocos-style runs (2026-11-27) did not save the inverse STFT's fixed Hann window
+        n_fft = int(ckpt["configs"]["model"]["n_fft"])
+        ckpt["model"]["istft.window"] = torch.hann_window(n_fft, periodic=True)
     return ckpt
 
 

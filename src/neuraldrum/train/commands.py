@@ -5,6 +5,7 @@ Runs as is under ``torchrun --nproc_per_node K -m neuraldrum train …`` (DDP, g
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 
 from ..config import PRESETS
@@ -15,7 +16,8 @@ def register(subparsers) -> None:
         "train", help="train the WAE or the MCNN inverter on a corpus",
         description="Train one model on a built corpus. Checkpoints (last.pt, best.pt), metrics.jsonl and "
                     "command.json go to --out; --resume continues exactly where last.pt left off.")
-    p.add_argument("model", choices=("wae", "mcnn"), help="which model to train")
+    p.add_argument("model", choices=("wae", "mcnn", "vocos", "vocos_gan"),
+                   help="which model to train (vocos, vocos_gan: the frame-rate inverters of the cpu44 preset)")
     p.add_argument("--data", required=True, metavar="DIR", help="corpus folder (neuraldrum data build)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder for checkpoints and logs")
     p.add_argument("--preset", choices=sorted(PRESETS), help="model and training sizes (default: cpu)")
@@ -27,6 +29,12 @@ def register(subparsers) -> None:
     p.add_argument("--synthetic-share", type=float, metavar="S",
                    help="share (0-1) of each class's draws taken from synthesised clips such as DrumSynth renders "
                         "(default: in proportion to their number)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change one field of the model's config (VALUE as JSON: 1024, 0.5, [1, 2], true), e.g. "
+                        "--set n_fft=1024; repeatable; fresh runs only")
+    p.add_argument("--init", metavar="RUN",
+                   help="start from the weights of another run (folder or checkpoint) of the same architecture, "
+                        "e.g. a vocos run fine-tuned as vocos_gan; fresh runs only")
     p.add_argument("--val-every", type=int, metavar="N", help="validate every N steps")
     p.add_argument("--ckpt-every", type=int, metavar="N", help="save RUN/last.pt every N steps")
     p.add_argument("--log-every", type=int, metavar="N", help="log training losses every N steps")
@@ -37,10 +45,13 @@ def register(subparsers) -> None:
 def command_line(args: argparse.Namespace) -> str:
     """The canonical command line equivalent to the parsed ``args``."""
     parts = ["neuraldrum", "train", args.model, "--data", args.data, "--out", args.out]
-    for flag in ("preset", "steps", "seed", "threads", "synthetic_share", "val_every", "ckpt_every", "log_every"):
+    for flag in ("preset", "steps", "seed", "threads", "synthetic_share", "init", "val_every", "ckpt_every",
+                 "log_every"):
         v = getattr(args, flag)
         if v is not None:
             parts += ["--" + flag.replace("_", "-"), str(v)]
+    for item in args.set:
+        parts += ["--set", item]
     for flag in ("resume", "no_augment", "quiet"):
         if getattr(args, flag):
             parts.append("--" + flag.replace("_", "-"))
@@ -54,12 +65,22 @@ def run_train(args: argparse.Namespace) -> int:
     for k, v in overrides.items():
         if v < 1:
             raise ValueError(f"--{k.replace('_', '-')} must be at least 1")
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: use FIELD=VALUE")
+        try:
+            v = json.loads(value)
+        except ValueError:
+            raise ValueError(f"--set {item!r}: the value must be JSON (a number, true/false, a list)") from None
+        overrides["model." + key] = tuple(v) if isinstance(v, list) else v
     if args.synthetic_share is not None:
         if not 0.0 <= args.synthetic_share <= 1.0:
             raise ValueError(f"--synthetic-share {args.synthetic_share}: use a value in [0, 1]")
         overrides["synthetic_share"] = args.synthetic_share
     if args.resume:
         fixed = [f for f, v in (("--preset", args.preset), ("--seed", args.seed), ("--no-augment", args.no_augment),
+                                ("--set", args.set),
                                 ("--synthetic-share", args.synthetic_share is not None),
                                 ("--val-every", args.val_every), ("--ckpt-every", args.ckpt_every),
                                 ("--log-every", args.log_every)) if v]
@@ -67,7 +88,7 @@ def run_train(args: argparse.Namespace) -> int:
             raise ValueError(f"{', '.join(fixed)}: cannot change on --resume (the run keeps its own configs)")
     result = train(args.model, args.data, args.out, args.preset or "cpu", resume=args.resume, steps=args.steps,
                    seed=args.seed, threads=args.threads, augment=not args.no_augment, overrides=overrides,
-                   command=command_line(args), progress=not args.quiet)
+                   command=command_line(args), progress=not args.quiet, init=args.init)
     best = result["best"]
     best_s = f"{best:.5g} at step {result['best_step']}" if best != float("inf") else "none (no validation yet)"
     if result["rank"] == 0:

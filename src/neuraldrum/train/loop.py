@@ -28,7 +28,8 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..config import preset as get_preset, to_dict
+from ..config import from_dict, to_dict
+from ..config import preset as get_preset
 from ..data.corpus import load_corpus
 from ..taxonomy import CLASSES
 from . import dist
@@ -105,14 +106,22 @@ def _finite(x: float) -> Optional[float]:
 
 def _configs(task: str, preset: str, seed: Optional[int], augment: bool, overrides: Optional[dict]) -> RunConfigs:
     p = get_preset(preset)
-    tcfg = p.train_wae if task == "wae" else p.train_mcnn
-    changes = dict(overrides or {})
+    tcfg = p.train(task)
+    changes = {k: v for k, v in (overrides or {}).items() if not k.startswith("model.")}
+    model_changes = {k[len("model."):]: v for k, v in (overrides or {}).items() if k.startswith("model.")}
+    model = p.model(task)
+    if model_changes:
+        unknown = sorted(set(model_changes) - {f.name for f in dataclasses.fields(model)})
+        if unknown:
+            raise ValueError(f"--set {unknown[0]}: not a field of the {task} config "
+                             f"({', '.join(f.name for f in dataclasses.fields(model))})")
+        model = from_dict(type(model), {**to_dict(model), **model_changes})
     if seed is not None:
         changes["seed"] = seed
     if not augment:
         changes["augment"] = tcfg.augment.off()
     tcfg = dataclasses.replace(tcfg, **changes)
-    return RunConfigs(task, p.name, p.audio, p.mel, p.wae if task == "wae" else p.mcnn, tcfg)
+    return RunConfigs(task, p.name, p.audio, p.mel, model, tcfg)
 
 
 def _make_checkpoint(task: Task, cfgs: RunConfigs, opt, sched, loop: dict, corpus_summary: dict,
@@ -139,7 +148,7 @@ def _write_command(run_dir: Path, record: dict, resume: bool) -> None:
 def train(task: str, data: Union[str, Path], out: Union[str, Path], preset: str = "cpu", *, resume: bool = False,
           steps: Optional[int] = None, seed: Optional[int] = None, threads: Optional[int] = None,
           augment: bool = True, overrides: Optional[dict[str, Any]] = None, command: Optional[str] = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, init: Optional[Union[str, Path]] = None) -> dict:
     """Train a model on a corpus; see the module docstring.
 
     Args:
@@ -152,9 +161,13 @@ def train(task: str, data: Union[str, Path], out: Union[str, Path], preset: str 
         seed: overrides the preset's seed (fresh runs only).
         threads: torch intra-op threads (0/None = the config's ``num_threads``, then torch's default).
         augment: False switches every augmentation off (fresh runs only).
-        overrides: TrainConfig fields to replace, e.g. {"val_every": 10} (fresh runs only).
+        overrides: TrainConfig fields to replace, e.g. {"val_every": 10}, and model config fields as
+            {"model.n_fft": 1024} (fresh runs only).
         command: the command line to record in command.json.
         progress: show the tqdm bar (rank 0 only).
+        init: start from the weights of this checkpoint or run folder (its best.pt, else last.pt) instead of a
+            fresh initialisation (fresh runs only): the same architecture and audio/Mel settings, e.g. a
+            ``vocos`` run fine-tuned as ``vocos_gan``. The optimiser and step count start afresh.
     Returns:
         {"step", "best", "best_step", "stopped": "max_steps" | "early_stop" | "signal", "run", "rank"}.
         "signal": SIGINT/SIGTERM arrived; the loop saved last.pt at a step boundary and stopped.
@@ -164,15 +177,32 @@ def train(task: str, data: Union[str, Path], out: Union[str, Path], preset: str 
     info = dist.init()
     try:
         return _train(task, Path(data), Path(out), preset, resume, steps, seed, threads, augment, overrides,
-                      command, progress, info)
+                      command, progress, info, init)
     finally:
         dist.shutdown(info)
 
 
+def _init_checkpoint(init: Path, cfgs: RunConfigs, device) -> dict:
+    """The checkpoint ``init`` (a file, or a run folder's best.pt, else last.pt), checked to fit ``cfgs``."""
+    init = Path(init)
+    path = init if init.is_file() else next((init / n for n in ("best.pt", "last.pt") if (init / n).is_file()), None)
+    if path is None:
+        raise FileNotFoundError(f"{init}: no checkpoint (best.pt or last.pt) to start from")
+    ck = load_checkpoint(path, map_location=device)
+    c = checkpoint_configs(ck)
+    if (c["audio"], c["mel"]) != (cfgs.audio, cfgs.mel) or type(c["model"]) is not type(cfgs.model):
+        raise ValueError(f"--init {path}: a {ck['task']} model for other audio or Mel settings; it must be the "
+                         f"same kind of model as {cfgs.task}'s, for the same settings")
+    ck["init_path"] = str(path)
+    return ck
+
+
 def _train(task_name, data, run_dir, preset, resume, steps, seed, threads, augment, overrides, command, progress,
-           info: dist.DistInfo) -> dict:
+           info: dist.DistInfo, init=None) -> dict:
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     ckpt = None
+    if init is not None and resume:
+        raise ValueError("--init starts a fresh run; a resumed run keeps its own weights")
     if resume:
         if not last_path.is_file():
             raise FileNotFoundError(f"{last_path}: nothing to resume; start without --resume")
@@ -199,9 +229,15 @@ def _train(task_name, data, run_dir, preset, resume, steps, seed, threads, augme
     random.seed(tc.seed)
     np.random.seed(tc.seed)
     torch.manual_seed(tc.seed)
+    start = _init_checkpoint(init, cfgs, info.device) if init is not None else None
     task: Task = TASKS[task_name](corpus, cfgs, info, ckpt)
     if ckpt is not None:
         task.model.load_state_dict(ckpt["model"])
+    elif start is not None:
+        try:
+            task.model.load_state_dict(start["model"])
+        except RuntimeError as e:
+            raise ValueError(f"--init {start['init_path']}: its weights do not fit this model ({e})") from None
     task.net = dist.wrap(task.model, info)
     opt = torch.optim.Adam(task.model.parameters(), lr=tc.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=tc.plateau_factor,
@@ -222,7 +258,9 @@ def _train(task_name, data, run_dir, preset, resume, steps, seed, threads, augme
                                  "preset": cfgs.preset, "data": str(Path(data).resolve()), "out": str(run_dir),
                                  "world_size": info.world, "device": str(info.device), "version": __version__,
                                  "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                 "start_step": loop["step"], "corpus": summary}, resume)
+                                 "start_step": loop["step"], "corpus": summary,
+                                 **({"init": {"path": start["init_path"], "task": start["task"],
+                                              "step": start.get("loop", {}).get("step")}} if start else {})}, resume)
     log = MetricsLog(run_dir, info.is_main, loop["step"] if resume else None)
 
     def save(path: Path) -> None:

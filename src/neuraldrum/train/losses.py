@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .. import metrics
 from ..audio.mel import MelFrontend
-from ..config import MCNNConfig, WAEConfig
+from ..config import MCNNConfig, VocosConfig, WAEConfig
 
 
 def imq_kernel(x: torch.Tensor, y: torch.Tensor, scales: Sequence[float]) -> torch.Tensor:
@@ -125,3 +125,54 @@ def mcnn_loss(wave: torch.Tensor, mask_logits: torch.Tensor, target: torch.Tenso
     mask = F.binary_cross_entropy_with_logits(mask_logits, support_mask(target, cfg.support_db))
     loss = cfg.sc_weight * sc + cfg.logmel_weight * logmel + cfg.mask_weight * mask
     return {"mcnn/sc": sc, "mcnn/logmel": logmel, "mcnn/mask": mask, "mcnn/loss": loss}
+
+
+def stft_magnitude(wave: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
+    """|STFT| (B, n_fft/2+1, frames), centred, Hann; floored at 1e-5 inside the square root so that the
+    gradient is finite where a bin is exactly zero."""
+    spec = torch.stft(wave, n_fft, hop, win, torch.hann_window(win, device=wave.device), return_complex=True)
+    return (spec.real.pow(2) + spec.imag.pow(2) + 1e-10).sqrt()
+
+
+def mrstft_loss(out: torch.Tensor, ref: torch.Tensor, resolutions) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over resolutions of the spectral convergence and of the mean |ln|X_out| − ln|X_ref||, as
+    :func:`neuraldrum.metrics.multi_resolution_stft` measures them. ``resolutions``: flat (n_fft, hop, win)
+    triples. Returns (sc, log-magnitude L1) scalars."""
+    sc = lg = 0.0
+    n = len(resolutions) // 3
+    for i in range(0, 3 * n, 3):
+        n_fft, hop, win = (int(v) for v in resolutions[i:i + 3])
+        m_out, m_ref = stft_magnitude(out, n_fft, hop, win), stft_magnitude(ref, n_fft, hop, win)
+        sc = sc + ((m_ref - m_out).flatten(1).norm(dim=1) / m_ref.flatten(1).norm(dim=1).clamp(min=1e-8)).mean()
+        lg = lg + (torch.log(m_out) - torch.log(m_ref)).abs().mean()
+    return sc / n, lg / n
+
+
+def vocos_loss(out: torch.Tensor, target: torch.Tensor, frontend: MelFrontend, cfg: VocosConfig,
+               prefix: str = "vocos", target_mel: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The spectral objective of the Vocos-style inverter: multi-resolution STFT (SC + log-magnitude L1) plus
+    ``mel_weight`` · L1 of the log-Mels. ``out``, ``target``: (B, N). Keys ``{prefix}/sc``, ``/logmag``,
+    ``/logmel``, ``/loss``."""
+    sc, lg = mrstft_loss(out, target, cfg.resolutions)
+    m_ref = frontend.mel(target) if target_mel is None else target_mel
+    floor = frontend.cfg.log_floor
+    logmel = (torch.log(frontend.mel(out).clamp(min=floor)) - torch.log(m_ref.clamp(min=floor))).abs().mean()
+    loss = sc + lg + cfg.mel_weight * logmel
+    return {f"{prefix}/sc": sc, f"{prefix}/logmag": lg, f"{prefix}/logmel": logmel, f"{prefix}/loss": loss}
+
+
+def hinge_d_loss(real: list, fake: list) -> torch.Tensor:
+    """Discriminator hinge loss summed over resolutions: mean(relu(1 − D(real))) + mean(relu(1 + D(fake)))."""
+    return sum(F.relu(1.0 - r).mean() + F.relu(1.0 + f).mean() for r, f in zip(real, fake))
+
+
+def hinge_g_loss(fake: list) -> torch.Tensor:
+    """Generator hinge loss summed over resolutions: mean(relu(1 − D(fake)))."""
+    return sum(F.relu(1.0 - f).mean() for f in fake)
+
+
+def feature_matching(real_feats: list, fake_feats: list) -> torch.Tensor:
+    """Mean over resolutions and layers of |f_real − f_fake| / mean|f_real| (real features detached)."""
+    terms = [(r.detach() - f).abs().mean() / r.detach().abs().mean().clamp(min=1e-5)
+             for rs, fs in zip(real_feats, fake_feats) for r, f in zip(rs, fs)]
+    return torch.stack(terms).mean()

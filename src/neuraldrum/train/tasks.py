@@ -23,12 +23,14 @@ from ..data.dataset import (STREAM_AUGMENT, STREAM_PRIOR, BalancedBatchSampler, 
 from ..models import build_model
 from ..models.mcnn import gate
 from . import dist
-from .losses import mcnn_loss, per_class_mmd, spectral_convergence, wae_loss
+from .losses import (feature_matching, hinge_d_loss, hinge_g_loss, mcnn_loss, per_class_mmd, spectral_convergence,
+                     vocos_loss, wae_loss)
 
 STD_FLOOR = 0.1  # log-Mel std floor (natural-log units, ~0.9 dB) so near-constant bins are not blown up
 STATS_CHUNK = 128  # clips per chunk when fitting the standardiser
 VAL_CHUNK = 64
 VAL_MIN_CODES = 8  # validation MMD: classes with fewer val clips are left out
+PRIOR_CLIPS = 64  # train clips that set the scale of the Vocos-style inverter's Mel pseudo-inverse
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,42 @@ class WAETask(Task):
         return {"standardiser": {"mean": s.mean.detach().cpu(), "std": s.std.detach().cpu(), "eps": float(s.eps)}}
 
 
-class MCNNTask(Task):
-    """MCNN inverter: linear Mel of (augmented) real clips → the clips."""
+class _InverterTask(Task):
+    """What the inverters share: random (not class-balanced) batches of augmented clips, gain included, and
+    validation losses averaged over the validation clips."""
+
+    def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo):
+        super().__init__(corpus, cfgs, info)
+        self.sampler = RandomBatchSampler(self.train_idx, cfgs.train.batch_size, self.seed,
+                                          self.train_synthetic, cfgs.train.synthetic_share)
+
+    def _run(self, net: nn.Module, wave: torch.Tensor) -> tuple:
+        """(losses, …) for clips ``wave`` (B, N)."""
+        raise NotImplementedError
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        idx = self.sampler.batch(step)
+        rows = shard(len(idx), self.info.rank, self.info.world)
+        return self._run(self.net, self._batch(idx, rows, step, gain=True))[0]
+
+    def _val_losses(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._run(self.model, wave)[0]
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        self.model.eval()
+        tot: dict[str, float] = {}
+        n = len(self.val_idx)
+        for i in range(0, n, VAL_CHUNK):
+            wave = self.val_wave[i:i + VAL_CHUNK].to(self.device)
+            for k, v in self._val_losses(wave).items():
+                tot["val/" + k] = tot.get("val/" + k, 0.0) + float(v) * wave.shape[0]
+        return {k: v / max(n, 1) for k, v in tot.items()}
+
+
+class MCNNTask(_InverterTask):
+    """MCNN inverter: linear Mel of (augmented) real clips → the clips. Validation also reports
+    "val/mcnn/sc_hard": the spectral convergence of the gated output."""
 
     name = "mcnn"
     val_key = "val/mcnn/loss"
@@ -164,8 +200,6 @@ class MCNNTask(Task):
     def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo, state: Optional[dict] = None):
         super().__init__(corpus, cfgs, info)
         check_shapes(cfgs.audio, cfgs.mel, mcnn=cfgs.model)
-        self.sampler = RandomBatchSampler(self.train_idx, cfgs.train.batch_size, self.seed,
-                                          self.train_synthetic, cfgs.train.synthetic_share)
         self.n_samples = cfgs.audio.n_samples
 
     def _run(self, net: nn.Module, wave: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -178,27 +212,98 @@ class MCNNTask(Task):
         return mcnn_loss(out, logits, wave, self.frontend, self.cfgs.model, target_mel=mel), \
             gate(out, logits, self.cfgs.model.hop_length), mel
 
+    def _val_losses(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
+        losses, hard, mel = self._run(self.model, wave)
+        losses["mcnn/sc_hard"] = spectral_convergence(self.frontend.mel(hard), mel)
+        return losses
+
+
+class VocosTask(_InverterTask):
+    """Vocos-style inverter: linear Mel of (augmented) real clips → the clips, on spectral losses only. The
+    validation losses are the same measure for the adversarial variant."""
+
+    name = "vocos"
+
+    def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo, state: Optional[dict] = None):
+        super().__init__(corpus, cfgs, info)
+        check_shapes(cfgs.audio, cfgs.mel, vocos=cfgs.model)
+        self.val_key = f"val/{self.name}/loss"
+        if cfgs.model.mel_prior and not (state or {}).get("model"):  # a resumed run has it in its weights
+            from ..models.vocos import mel_prior_matrix
+            from .losses import stft_magnitude
+
+            m = cfgs.model
+            with torch.no_grad():
+                wave = load_clips(corpus, self.train_idx[:PRIOR_CLIPS]).to(self.device)
+                P = mel_prior_matrix(cfgs.mel, m.n_fft, self.frontend.mel(wave),
+                                     stft_magnitude(wave, m.n_fft, m.istft_hop, m.n_fft))
+            self.model.mel_prior.copy_(P.to(self.device))
+
+    def _run(self, net: nn.Module, wave: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        with torch.no_grad():
+            mel = self.frontend.mel(wave)
+        out = net(mel)[:, :wave.shape[1]]
+        return vocos_loss(out, wave, self.frontend, self.cfgs.model, self.name, target_mel=mel), out
+
+
+class VocosGANTask(VocosTask):
+    """The Vocos-style inverter trained also against multi-resolution spectrogram discriminators (hinge loss,
+    feature matching). The discriminators take one Adam step per training step, before the generator's; they and
+    their optimiser are saved in checkpoints, so a resumed run continues exactly. Validation measures the spectral
+    loss only (``val/vocos_gan/loss``), so it compares with the plain Vocos-style run's. Single process only: the
+    discriminators are not wrapped for DDP."""
+
+    name = "vocos_gan"
+
+    def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo, state: Optional[dict] = None):
+        super().__init__(corpus, cfgs, info, state)
+        from ..models.vocos import MultiResolutionDiscriminator
+
+        if cfgs.model.adv_weight <= 0:
+            raise ValueError("vocos_gan: the model config's adv_weight must be > 0")
+        if info.world > 1:
+            raise ValueError("vocos_gan trains in one process (its discriminators are not wrapped for DDP)")
+        torch.manual_seed(self.seed + 1)
+        self.disc = MultiResolutionDiscriminator(cfgs.model).to(self.device)
+        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfgs.train.lr, betas=(0.8, 0.99))
+        st = (state or {}).get("disc")
+        if st:
+            self.disc.load_state_dict(st["model"])
+            self.disc_opt.load_state_dict(st["opt"])
+
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         idx = self.sampler.batch(step)
         rows = shard(len(idx), self.info.rank, self.info.world)
-        return self._run(self.net, self._batch(idx, rows, step, gain=True))[0]
+        wave = self._batch(idx, rows, step, gain=True)
+        losses, out = self._run(self.net, wave)
+        self.disc.train()
+        real = self.disc(wave)
+        fake = self.disc(out.detach())
+        d_loss = hinge_d_loss([r[0] for r in real], [f[0] for f in fake])
+        self.disc_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.disc_opt.step()
+        with torch.no_grad():  # the real clips' features under the updated discriminators, for feature matching
+            real = self.disc(wave)
+        for p in self.disc.parameters():
+            p.requires_grad_(False)
+        fake = self.disc(out)
+        for p in self.disc.parameters():
+            p.requires_grad_(True)
+        m = self.cfgs.model
+        adv = hinge_g_loss([f[0] for f in fake])
+        fm = feature_matching([r[1] for r in real], [f[1] for f in fake])
+        spectral = losses[f"{self.name}/loss"]
+        losses.update({f"{self.name}/spectral": spectral, f"{self.name}/adv": adv, f"{self.name}/fm": fm,
+                       f"{self.name}/disc": d_loss.detach(),
+                       f"{self.name}/loss": spectral + m.adv_weight * adv + m.fm_weight * fm})
+        return losses
 
-    @torch.no_grad()
-    def validate(self) -> dict[str, float]:
-        """Validation losses, plus "val/mcnn/sc_hard": spectral convergence of the binary-masked output."""
-        self.model.eval()
-        tot: dict[str, float] = {}
-        n = len(self.val_idx)
-        for i in range(0, n, VAL_CHUNK):
-            wave = self.val_wave[i:i + VAL_CHUNK].to(self.device)
-            losses, hard, mel = self._run(self.model, wave)
-            losses["mcnn/sc_hard"] = spectral_convergence(self.frontend.mel(hard), mel)
-            for k, v in losses.items():
-                tot["val/" + k] = tot.get("val/" + k, 0.0) + float(v) * wave.shape[0]
-        return {k: v / max(n, 1) for k, v in tot.items()}
+    def extra_state(self) -> dict:
+        return {"standardiser": None, "disc": {"model": self.disc.state_dict(), "opt": self.disc_opt.state_dict()}}
 
 
-TASKS = {"wae": WAETask, "mcnn": MCNNTask}
+TASKS = {"wae": WAETask, "mcnn": MCNNTask, "vocos": VocosTask, "vocos_gan": VocosGANTask}
 
 
 @torch.no_grad()

@@ -1,0 +1,213 @@
+"""A frame-rate inverter in the manner of Vocos (Siuzdenko 2023): linear Mel → waveform through an inverse STFT.
+
+The Mel's log (floored) goes through a 1-d convolution and ``n_layers`` ConvNeXt blocks over frames (depthwise
+conv, LayerNorm, pointwise MLP, layer scale, residual). A linear head emits, per Mel frame, ``r = hop_length /
+istft_hop`` STFT frames of ``n_fft / 2 + 1`` log-magnitudes and phases; :class:`ISTFT` turns them into the
+waveform. All layers run at the frame rate (87 frames for a 1 s sound), so the cost hardly depends on the sample
+rate: only the head's width and the inverse FFT grow with it.
+
+STFT frame ``j = t · r + k`` is centred at sample ``j · istft_hop = t · hop_length + k · istft_hop``, so the
+first of each Mel frame's STFT frames sits where the Mel frame is centred.
+
+With ``mel_prior`` the head's log-magnitudes are relative to a fixed estimate, ``log(max(P · mel, floor))``, where
+``P`` (the ``mel_prior`` buffer, (n_fft/2+1, n_mels)) is the Mel filterbank's pseudo-inverse on the inverse STFT's
+bins, scaled to its magnitudes (:func:`mel_prior_matrix`; filled by the training task, then saved with the
+weights). The network then starts from what Griffin-Lim starts from and learns the detail and the phase.
+
+With ``phase_advance`` the head's phases are increments: frame j's phase is the sum over frames up to j of
+(the bin's own advance per hop, 2π·k·istft_hop/n_fft, plus the predicted deviation), so a steady partial at a
+bin's frequency is phase-coherent from frame to frame without being learnt (a phase vocoder's rule).
+
+There is no mask and no gate: silence is a predicted magnitude near zero, so a sound's level falls as smoothly
+as the magnitudes do.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import VocosConfig
+
+MAX_LOG_MAG = math.log(100.0)  # magnitudes are exp(min(x, this)): a bound for the first steps of training
+
+
+class ISTFT(nn.Module):
+    """Inverse of a centred, Hann-windowed STFT: complex frames (B, n_fft/2+1, J) → (B, (J − 1) · hop) samples.
+
+    Frames come from ``torch.fft.irfft``, windowed, overlap-added by ``n_fft / hop`` shifted sums (no fold, no
+    scatter) and divided by the summed squared window. The same arithmetic as ``torch.istft(center=True)``;
+    written out so that it exports to ONNX and TorchScript as plain operations.
+    """
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        if n_fft % hop:
+            raise ValueError(f"ISTFT: n_fft {n_fft} must be a multiple of the hop {hop}")
+        self.n_fft, self.hop = int(n_fft), int(hop)
+        self.register_buffer("window", torch.hann_window(n_fft, periodic=True))  # saved: bundles load strictly
+
+    def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, n_fft, J) → (B, (J + n_fft / hop − 1) · hop): frame j added at sample j · hop."""
+        B, _, J = frames.shape
+        k = self.n_fft // self.hop
+        parts = frames.reshape(B, k, self.hop, J).permute(0, 1, 3, 2).reshape(B, k, J * self.hop)
+        out = F.pad(parts[:, 0], (0, (k - 1) * self.hop))
+        for i in range(1, k):
+            out = out + F.pad(parts[:, i], (i * self.hop, (k - 1 - i) * self.hop))
+        return out
+
+    def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        B, _, J = real.shape
+        frames = torch.fft.irfft(torch.complex(real, imag), n=self.n_fft, dim=1) * self.window[None, :, None]
+        wave = self._overlap_add(frames)
+        env = self._overlap_add(self.window.pow(2)[None, :, None].expand(1, self.n_fft, J))
+        half = self.n_fft // 2
+        n = (J - 1) * self.hop
+        return wave[:, half:half + n] / env[:, half:half + n].clamp(min=1e-8)
+
+
+def mel_prior_matrix(mel_cfg, n_fft: int, mels: torch.Tensor, mags: torch.Tensor) -> torch.Tensor:
+    """``P`` (n_fft/2+1, n_mels): the pseudo-inverse of the Mel filterbank (``mel_cfg``'s bands on an ``n_fft``
+    grid), times the one scale that best maps ``P · mel`` onto the inverse STFT's magnitudes in the log domain
+    (the median log-ratio over the example Mels ``mels`` (B, n_mels, T) and their STFT magnitudes ``mags``
+    (B, n_fft/2+1, T'), T' ≥ T, compared frame by frame, where the magnitudes are above −60 dB of their peak)."""
+    import dataclasses
+
+    import numpy as np
+
+    from ..audio.mel import mel_filterbank
+
+    fb = mel_filterbank(dataclasses.replace(mel_cfg, n_fft=int(n_fft)))
+    P = torch.from_numpy(np.linalg.pinv(fb)).float()  # (bins, n_mels)
+    est = torch.einsum("km,bmt->bkt", P, mels).clamp(min=1e-5)
+    r = mags.shape[2] // mels.shape[2] if mags.shape[2] >= mels.shape[2] else 1
+    ref = mags[:, :, ::r][:, :, :est.shape[2]]
+    est = est[:, :, :ref.shape[2]]
+    keep = ref > ref.amax() * 1e-3
+    ratio = torch.log(ref[keep]) - torch.log(est[keep])
+    return P * float(torch.exp(ratio.median())) if ratio.numel() else P
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise conv over frames → LayerNorm → Linear → GELU → Linear, scaled, plus the input."""
+
+    def __init__(self, dim: int, hidden: int, kernel: int, layer_scale: float):
+        super().__init__()
+        self.dw = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.up = nn.Linear(dim, hidden)
+        self.down = nn.Linear(hidden, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dw(x).transpose(1, 2)  # (B, T, dim)
+        y = self.down(F.gelu(self.up(self.norm(y))))
+        return x + (self.gamma * y).transpose(1, 2)
+
+
+class VocosInverter(nn.Module):
+    """Mel (B, n_mels, T) → waveform (B, (T · r − 1) · istft_hop), ``r = hop_length / istft_hop``.
+
+    Args:
+        cfg: the architecture; kept as ``self.cfg`` so a checkpoint can rebuild the model.
+    """
+
+    def __init__(self, cfg: VocosConfig):
+        super().__init__()
+        if cfg.hop_length % cfg.istft_hop:
+            raise ValueError(f"VocosConfig: hop_length {cfg.hop_length} must be a multiple of istft_hop "
+                             f"{cfg.istft_hop}")
+        if cfg.n_fft % cfg.istft_hop:
+            raise ValueError(f"VocosConfig: n_fft {cfg.n_fft} must be a multiple of istft_hop {cfg.istft_hop}")
+        self.cfg = cfg
+        self.hop_length = int(cfg.hop_length)
+        self.r = cfg.hop_length // cfg.istft_hop
+        self.n_bins = cfg.n_fft // 2 + 1
+        self.embed = nn.Conv1d(cfg.n_mels, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)
+        self.norm_in = nn.LayerNorm(cfg.dim, eps=1e-6)
+        self.blocks = nn.ModuleList(ConvNeXtBlock(cfg.dim, cfg.hidden, cfg.kernel, cfg.layer_scale)
+                                    for _ in range(cfg.n_layers))
+        self.norm_out = nn.LayerNorm(cfg.dim, eps=1e-6)
+        self.head = nn.Linear(cfg.dim, self.r * 2 * self.n_bins)
+        self.istft = ISTFT(cfg.n_fft, cfg.istft_hop)
+        if cfg.mel_prior:
+            self.register_buffer("mel_prior", torch.zeros(self.n_bins, cfg.n_mels))
+        self.use_prior = bool(cfg.mel_prior)
+        self.phase_advance = bool(cfg.phase_advance)
+        self.advance_step = 2 * math.pi * cfg.istft_hop / cfg.n_fft  # a bin's phase advance per hop, over k
+        self.log_floor = 1e-5
+        self.max_log_mag = MAX_LOG_MAG
+
+    def spectrum(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real and imaginary STFT frames (B, n_fft/2+1, T · r) for a linear Mel (B, n_mels, T)."""
+        x = self.embed(torch.log(mel.clamp(min=self.log_floor)))
+        x = self.norm_in(x.transpose(1, 2)).transpose(1, 2)
+        for blk in self.blocks:
+            x = blk(x)
+        y = self.head(self.norm_out(x.transpose(1, 2)))  # (B, T, r · 2 · bins)
+        B, T = y.shape[0], y.shape[1]
+        y = y.reshape(B, T * self.r, 2, self.n_bins)
+        logmag = y[:, :, 0]
+        if self.use_prior:  # (B, bins, T) → each Mel frame's estimate for its r STFT frames
+            prior = torch.log(torch.einsum("km,bmt->btk", self.mel_prior, mel).clamp(min=self.log_floor))
+            logmag = logmag + prior.repeat_interleave(self.r, dim=1)
+        mag = torch.exp(logmag.clamp(max=self.max_log_mag))
+        phase = y[:, :, 1]
+        if self.phase_advance:
+            k = torch.arange(self.n_bins, dtype=phase.dtype, device=phase.device)
+            phase = torch.cumsum(phase + self.advance_step * k, dim=1)
+        return (mag * torch.cos(phase)).transpose(1, 2), (mag * torch.sin(phase)).transpose(1, 2)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """Linear Mel (B, n_mels, T) → waveform (B, (T · r − 1) · istft_hop) (≥ (T − 1) · hop_length)."""
+        real, imag = self.spectrum(mel)
+        return self.istft(real, imag)
+
+    def infer(self, mel: torch.Tensor) -> torch.Tensor:
+        """The playable output (the same as :meth:`forward`: no mask, no gate). Not ``torch.jit.export``-ed: the
+        module is traced inside the exported graphs, where a scripted method calling ``forward`` would clash."""
+        return self.forward(mel)
+
+
+class SpectrogramDiscriminator(nn.Module):
+    """One resolution of a multi-resolution discriminator: 2-d convs over the log-magnitude STFT (freq × time),
+    strided in frequency. Returns the logits map and every layer's activations (for feature matching)."""
+
+    def __init__(self, n_fft: int, hop: int, win: int, channels: int):
+        super().__init__()
+        self.n_fft, self.hop, self.win = n_fft, hop, win
+        self.register_buffer("window", torch.hann_window(win), persistent=False)
+        c = channels
+        self.convs = nn.ModuleList([
+            nn.Conv2d(1, c, (7, 5), padding=(3, 2)),
+            nn.Conv2d(c, c, (5, 3), stride=(2, 1), padding=(2, 1)),
+            nn.Conv2d(c, c, (5, 3), stride=(2, 1), padding=(2, 1)),
+            nn.Conv2d(c, c, (5, 3), stride=(2, 1), padding=(2, 1)),
+            nn.Conv2d(c, c, (3, 3), padding=(1, 1)),
+        ])
+        self.out = nn.Conv2d(c, 1, (3, 3), padding=(1, 1))
+
+    def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        spec = torch.stft(wave, self.n_fft, self.hop, self.win, self.window, return_complex=True).abs()
+        x = torch.log(spec.clamp(min=1e-5))[:, None]
+        feats = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+            feats.append(x)
+        return self.out(x), feats
+
+
+class MultiResolutionDiscriminator(nn.Module):
+    """One :class:`SpectrogramDiscriminator` per ``(n_fft, hop, win)`` triple of the config's resolutions."""
+
+    def __init__(self, cfg: VocosConfig):
+        super().__init__()
+        r = cfg.resolutions
+        self.discs = nn.ModuleList(SpectrogramDiscriminator(int(r[i]), int(r[i + 1]), int(r[i + 2]),
+                                                            cfg.disc_channels) for i in range(0, len(r), 3))
+
+    def forward(self, wave: torch.Tensor) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+        return [d(wave) for d in self.discs]

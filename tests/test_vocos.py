@@ -1,0 +1,352 @@
+"""The Vocos-style inverter: its inverse STFT, Mel prior, training (spectral and adversarial), bundles that hold it,
+its exports, the inverter swap and the inverter comparison."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers_bundle import random_bundle
+from neuraldrum import cli
+from neuraldrum.audio.mel import MelFrontend
+from neuraldrum.bundle import BundleError, load_bundle, write_with_inverter
+from neuraldrum.config import check_layers, check_shapes, cpu, cpu44, tiny
+from neuraldrum.data.synth import synth
+from neuraldrum.graphs import Generator
+from neuraldrum.models.mcnn import MCNN
+from neuraldrum.models.vocos import ISTFT, VocosInverter, mel_prior_matrix
+from neuraldrum.train.checkpoint import load_checkpoint
+from neuraldrum.train.loop import train
+from neuraldrum.train.losses import mrstft_loss, stft_magnitude
+
+FAST = {"val_every": 5, "ckpt_every": 5, "log_every": 5}
+
+
+@pytest.mark.parametrize("n_fft,hop", [(512, 128), (1024, 256), (64, 32)])
+def test_istft_is_torch_istft(n_fft, hop):
+    g = torch.Generator().manual_seed(n_fft)
+    spec = torch.complex(torch.randn(3, n_fft // 2 + 1, 40, generator=g), torch.randn(3, n_fft // 2 + 1, 40, generator=g))
+    win = torch.hann_window(n_fft)
+    want = torch.istft(spec, n_fft, hop, n_fft, win, center=True)
+    got = ISTFT(n_fft, hop)(spec.real, spec.imag)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_istft_inverts_an_stft():
+    x = torch.randn(2, 4000)
+    s = torch.stft(x, 512, 128, 512, torch.hann_window(512), return_complex=True)
+    y = ISTFT(512, 128)(s.real, s.imag)
+    torch.testing.assert_close(y[:, :3968], x[:, :3968], atol=1e-5, rtol=1e-5)
+
+
+def test_istft_refuses_a_hop_that_does_not_divide():
+    with pytest.raises(ValueError, match="multiple of the hop"):
+        ISTFT(500, 128)
+
+
+def _clips(n=8, length=22016):
+    names = ["kick", "snare", "hh_closed", "crash", "tom", "clap", "ride", "rim"]
+    return torch.stack([torch.from_numpy(np.pad(synth(names[i % 8], seed=i), (0, length))[:length])
+                        for i in range(n)])
+
+
+def test_mel_prior_estimates_the_magnitudes():
+    """P · mel follows the STFT magnitudes' shape (closer than each frame's own level spread flat over the bins,
+    which knows the true level) and the fitted scale matters (the unscaled pseudo-inverse is worse)."""
+    p = cpu()
+    v, fe = p.vocos, MelFrontend(p.mel)
+    x = _clips()
+    mags = stft_magnitude(x, v.n_fft, v.istft_hop, v.n_fft)
+    mel = fe.mel(x)
+    P = mel_prior_matrix(p.mel, v.n_fft, mel, mags)
+    ref = mags[:, :, ::v.hop_length // v.istft_hop][:, :, :mel.shape[2]]
+    keep = ref > ref.amax() * 1e-3
+
+    def err(M):
+        est = torch.einsum("km,bmt->bkt", M, mel).clamp(min=1e-5)
+        return float((torch.log(est) - torch.log(ref))[keep].abs().mean())
+
+    flat = torch.exp(torch.log(ref).mean(1, keepdim=True)).expand_as(ref)
+    err_flat = float((torch.log(flat) - torch.log(ref))[keep].abs().mean())
+    assert err(P) < 0.8 * err_flat
+    pinv = torch.from_numpy(np.linalg.pinv(__import__("neuraldrum.audio.mel", fromlist=["x"]).mel_filterbank(
+        dataclasses.replace(p.mel, n_fft=v.n_fft)))).float()
+    assert err(P) < err(pinv) - 0.3
+
+
+def test_frames_land_where_the_mel_frame_is():
+    """Phases of π·k (a pulse at each frame's centre), the prior's magnitudes, and a Mel with energy in frame t
+    only: the sound is pulses at t · hop + k · istft_hop, k < r, and nothing else."""
+    p = tiny()
+    v = p.vocos
+    m = VocosInverter(v).eval()
+    bins = v.n_fft // 2 + 1
+    with torch.no_grad():
+        m.head.weight.zero_()
+        m.head.bias.zero_()
+        for sub in range(m.r):  # head output layout: (sub-frame, [log-magnitude, phase], bin)
+            m.head.bias[(sub * 2 + 1) * bins:(sub * 2 + 2) * bins] = torch.pi * torch.arange(bins)
+        m.mel_prior.fill_(1.0)
+    T, t = 87, 40
+    mel = torch.zeros(1, v.n_mels, T)
+    mel[:, :, t] = 1.0
+    with torch.no_grad():
+        y = m(mel)[0]
+    assert y.shape[0] == (T * m.r - 1) * v.istft_hop >= 22016
+    e = y.pow(2)
+    peaks = [t * v.hop_length + k * v.istft_hop for k in range(m.r)]
+    assert int(torch.argmax(e)) in peaks
+    near = sum(float(e[c - 2:c + 3].sum()) for c in peaks)
+    assert near > 0.99 * float(e.sum())
+
+
+def test_cpu44_is_the_same_mel_shape_at_twice_the_rate():
+    p = cpu44()
+    assert p.audio.sample_rate == 44100 and p.mel.n_frames(p.audio.n_samples) == 87 == p.wae.n_frames
+    check_shapes(p.audio, p.mel, p.wae, p.mcnn, vocos=p.vocos)
+    MCNN(p.mcnn)  # 9 doubling layers = hop 512
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("istft_hop", 100, "divisor of hop_length"), ("n_fft", 1000, "multiple of istft_hop"),
+    ("kernel", 4, "odd"), ("dim", 10 ** 9, "vocos.dim"), ("resolutions", (512, 128), "triples")])
+def test_vocos_config_checked(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        check_layers(vocos=dataclasses.replace(tiny().vocos, **{field: value}))
+
+
+def test_vocos_hop_must_match_the_mel():
+    p = tiny()
+    with pytest.raises(ValueError, match="vocos"):
+        check_shapes(p.audio, p.mel, vocos=dataclasses.replace(p.vocos, hop_length=512, istft_hop=128))
+
+
+def test_mrstft_loss_is_the_eval_measure():
+    """The training loss's parts are the evaluation's multi-resolution STFT distance (SC + log-magnitude L1)."""
+    from neuraldrum import metrics as M
+
+    x = _clips(4)
+    y = x * 0.5 + 0.01 * torch.randn_like(x)
+    res = (512, 128, 512, 1024, 256, 1024, 2048, 512, 2048)
+    sc, lg = mrstft_loss(y, x, res)
+    assert float(sc + lg) == pytest.approx(float(M.multi_resolution_stft(y.numpy(), x.numpy()).mean()), rel=2e-2)
+
+
+# ---------------------------------------------------------------- training
+
+def test_vocos_training_learns_and_records(tiny_corpus, tmp_path):
+    res = train("vocos", tiny_corpus, tmp_path / "v", "tiny", steps=30, overrides=FAST, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    val = [r["val/vocos/loss"] for r in rows if "val/vocos/loss" in r]
+    assert len(val) >= 5 and min(val[1:]) < val[0]
+    ck = load_checkpoint(tmp_path / "v" / "last.pt")
+    assert ck["task"] == "vocos" and float(ck["model"]["mel_prior"].abs().sum()) > 0  # the prior was fitted
+    assert res["step"] == 30
+
+
+def test_vocos_gan_resume_is_exact(tiny_corpus, tmp_path):
+    """The discriminators and their optimiser are in the checkpoint: 3 + 3 steps = 6 steps."""
+    few = {"val_every": 3, "ckpt_every": 3, "log_every": 3}
+    train("vocos_gan", tiny_corpus, tmp_path / "a", "tiny", steps=6, overrides=few, progress=False)
+    train("vocos_gan", tiny_corpus, tmp_path / "b", "tiny", steps=3, overrides=few, progress=False)
+    train("vocos_gan", tiny_corpus, tmp_path / "b", "tiny", steps=6, resume=True, progress=False)
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for k in a["disc"]["model"]:
+        assert torch.equal(a["disc"]["model"][k], b["disc"]["model"][k]), k
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert any("vocos_gan/adv" in r and "vocos_gan/fm" in r for r in rows)
+
+
+def test_preset_without_vocos_is_refused():
+    from neuraldrum.config import paper
+
+    with pytest.raises(ValueError, match="no Vocos-style inverter"):
+        paper().model("vocos")
+
+
+# ---------------------------------------------------------------- bundles, graphs, exports
+
+@pytest.fixture(scope="module")
+def vocos_bundle(tmp_path_factory):
+    return random_bundle(tmp_path_factory.mktemp("v") / "bundle", inverter="vocos")
+
+
+def test_vocos_bundle_round_trip(vocos_bundle):
+    b = load_bundle(vocos_bundle)
+    assert b.inverter_kind == "vocos" and isinstance(b.inverter, VocosInverter)
+    meta = json.loads((vocos_bundle / "bundle.json").read_text())
+    assert "vocos" in meta["configs"] and "mcnn" not in meta["configs"]
+    g = Generator(b)
+    cls, z = torch.tensor([0, 3]), torch.randn(2, b.wae.cfg.latent_dim)
+    with torch.no_grad():
+        lm = g.logmel(cls, z)
+        raw = b.inverter(torch.clamp(torch.exp(lm) - b.mel.log_floor, min=0))[:, :b.audio.n_samples]
+        out = g(cls, z)
+    want = g.finish(raw)
+    torch.testing.assert_close(out, want)
+    with pytest.raises(ValueError, match="no support mask"):
+        g.mask_logits(cls, z)
+
+
+def test_bundle_with_two_inverters_is_refused(vocos_bundle, tmp_path):
+    import shutil
+
+    d = tmp_path / "b"
+    shutil.copytree(vocos_bundle, d)
+    meta = json.loads((d / "bundle.json").read_text())
+    meta["configs"]["mcnn"] = dataclasses.asdict(tiny().mcnn)
+    (d / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="exactly one inverter"):
+        load_bundle(d)
+
+
+def test_vocos_bundle_missing_prior_tensor_is_refused(vocos_bundle, tmp_path):
+    import hashlib
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    d = tmp_path / "b"
+    shutil.copytree(vocos_bundle, d)
+    t = load_file(d / "model.safetensors")
+    del t["vocos.mel_prior"]
+    save_file(t, d / "model.safetensors")
+    meta = json.loads((d / "bundle.json").read_text())
+    meta["weights"]["sha256"] = hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()
+    (d / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="mel_prior|missing"):
+        load_bundle(d)
+
+
+def test_vocos_bundle_exports_to_onnx(vocos_bundle, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from neuraldrum.export.models import export
+
+    export(vocos_bundle, "onnx", tmp_path / "onnx")
+    b = load_bundle(vocos_bundle)
+    g = Generator(b)
+    cls, z = torch.arange(4) % 11, torch.randn(4, b.wae.cfg.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = g(cls, z).numpy()
+    s = ort.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
+    names = [i.name for i in s.get_inputs()]
+    got = s.run(None, dict(zip(names, (cls.numpy(), z.numpy()))))[0]
+    np.testing.assert_allclose(got, want, atol=2e-4)
+
+
+def test_engine_plays_a_vocos_bundle(vocos_bundle):
+    from neuraldrum.engine import Engine
+
+    e = Engine(vocos_bundle, warm=False)
+    w = e.generate("snare", z=np.zeros(e.latent_dim, np.float32))
+    assert w.shape == (e.n_samples,) and np.isfinite(w).all() and 0.5 < np.abs(w).max() <= 1.0
+
+
+def test_swap_inverter(bundle_dir, vocos_bundle, tmp_path):
+    """An MCNN bundle with the Vocos-style inverter put in: the other tensors are kept, the record says what was
+    replaced, the old metrics are dropped, and a mismatched inverter is refused."""
+    src = load_bundle(bundle_dir)
+    inv = load_bundle(vocos_bundle).inverter
+    out = write_with_inverter(bundle_dir, tmp_path / "swapped", inv, {"command": "test"})
+    b = load_bundle(out)
+    assert b.inverter_kind == "vocos"
+    for k, v in src.wae.state_dict().items():
+        assert torch.equal(v, b.wae.state_dict()[k])
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["training"]["vocos"] == {"command": "test"}
+    assert meta["training"]["inverter_replaced"]["kind"] == "mcnn" and meta["metrics"] == {}
+    bad = VocosInverter(dataclasses.replace(tiny().vocos, hop_length=512, istft_hop=128))
+    with pytest.raises(ValueError, match="hop"):
+        write_with_inverter(bundle_dir, tmp_path / "bad", bad, {})
+    assert not (tmp_path / "bad").exists()
+
+
+def test_compare_inverters_cli(tiny_corpus, tmp_path, capsys):
+    train("vocos", tiny_corpus, tmp_path / "v", "tiny", steps=10, overrides=FAST, progress=False)
+    train("mcnn", tiny_corpus, tmp_path / "m", "tiny", steps=10, overrides=FAST, progress=False)
+    out = tmp_path / "cmp.json"
+    assert cli.main(["compare-inverters", "--data", str(tiny_corpus), "--run", f"vocos={tmp_path / 'v'}",
+                     "--run", f"mcnn={tmp_path / 'm'}", "--gl-iters", "2", "--out", str(out), "--quiet"]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["inverters"]) == {"vocos", "mcnn", "gl2", "real"}
+    v = res["inverters"]["vocos"]
+    assert v["steps"] == 10 and v["params"] > 0 and v["ms_t1"] > 0 and "inv/sc" in v["metrics"]
+    assert "| vocos |" in capsys.readouterr().out
+    train("wae", tiny_corpus, tmp_path / "w", "tiny", steps=5, overrides=FAST, progress=False)
+    assert cli.main(["compare-inverters", "--data", str(tiny_corpus), "--run", f"w={tmp_path / 'w'}",
+                     "--out", str(tmp_path / "x.json")]) == 1
+    assert "not an inverter" in capsys.readouterr().err
+
+
+def test_train_set_changes_the_model_config(tiny_corpus, tmp_path, capsys):
+    run = tmp_path / "v"
+    assert cli.main(["train", "vocos", "--data", str(tiny_corpus), "--out", str(run), "--preset", "tiny",
+                     "--set", "n_fft=256", "--set", "istft_hop=64", "--steps", "1", "--quiet"]) == 0
+    ck = load_checkpoint(run / "last.pt")
+    assert (ck["configs"]["model"]["n_fft"], ck["configs"]["model"]["istft_hop"]) == (256, 64)
+    assert "--set n_fft=256 --set istft_hop=64" in json.loads((run / "command.json").read_text())["command"]
+    capsys.readouterr()
+    for args, what in ((["--set", "nfft=1"], "not a field of the vocos config"),
+                       (["--set", "n_fft=x"], "must be JSON"), (["--set", "n_fft=1000"], "multiple of istft_hop")):
+        assert cli.main(["train", "vocos", "--data", str(tiny_corpus), "--out", str(tmp_path / "w"), "--preset",
+                         "tiny", "--steps", "1", "--quiet", *args]) == 1
+        assert what in capsys.readouterr().err and not (tmp_path / "w").exists()
+    assert cli.main(["train", "vocos", "--data", str(tiny_corpus), "--out", str(run), "--resume", "--set",
+                     "n_fft=512", "--steps", "2", "--quiet"]) == 1
+    assert "cannot change on --resume" in capsys.readouterr().err
+
+
+def test_init_fine_tunes_a_vocos_run_adversarially(tiny_corpus, tmp_path, capsys):
+    """--init starts vocos_gan from a vocos run's weights (recorded in command.json); other models, --resume and
+    a missing run are refused."""
+    train("vocos", tiny_corpus, tmp_path / "v", "tiny", steps=3, overrides=FAST, progress=False)
+    src = load_checkpoint(tmp_path / "v" / "last.pt")
+    assert cli.main(["train", "vocos_gan", "--data", str(tiny_corpus), "--out", str(tmp_path / "g"), "--preset",
+                     "tiny", "--init", str(tmp_path / "v"), "--steps", "1", "--val-every", "1", "--quiet"]) == 0
+    rec = json.loads((tmp_path / "g" / "command.json").read_text())
+    assert rec["init"]["task"] == "vocos" and rec["init"]["path"].endswith(".pt") and "--init" in rec["command"]
+    g0 = load_checkpoint(tmp_path / "g" / "last.pt")
+    assert torch.equal(g0["model"]["mel_prior"], src["model"]["mel_prior"])  # the prior came from the init run
+    capsys.readouterr()
+    train("mcnn", tiny_corpus, tmp_path / "m", "tiny", steps=1, overrides=FAST, progress=False)
+    for args, what in ((["--init", str(tmp_path / "m")], "same kind of model"),
+                       (["--init", str(tmp_path / "nothing")], "no checkpoint")):
+        assert cli.main(["train", "vocos_gan", "--data", str(tiny_corpus), "--out", str(tmp_path / "x"), "--preset",
+                         "tiny", "--steps", "1", "--quiet", *args]) == 1
+        assert what in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert cli.main(["train", "vocos_gan", "--data", str(tiny_corpus), "--out", str(tmp_path / "g"), "--resume",
+                     "--init", str(tmp_path / "v"), "--steps", "2", "--quiet"]) == 1
+    assert "--init" in capsys.readouterr().err
+
+
+def test_eval_names_the_inverter(vocos_bundle, tiny_corpus):
+    from neuraldrum import evaluate
+    from neuraldrum.data.corpus import load_corpus
+    from neuraldrum.engine import Engine
+
+    m = evaluate.reconstruction(Engine(vocos_bundle, warm=False), load_corpus(tiny_corpus), "test", gl_iters=())
+    assert "inv/vocos_sc" in m and "inv/vocos_gated" in m and not any(k.startswith("inv/mcnn") for k in m)
+
+
+@pytest.mark.parametrize("advance", [True, False])
+def test_phase_advance_keeps_a_steady_partial_coherent(advance):
+    """One partial at bin k = 5 and a head predicting phase 0: with phase_advance the frames add up to a steady
+    sine at bin 5's frequency (all the energy within ±8 bins of it in a 16 384-point spectrum); without it each
+    frame restarts at phase 0, and the overlap-add moves the energy to a multiple of the frame rate."""
+    v = dataclasses.replace(tiny().vocos, phase_advance=advance)
+    m = VocosInverter(v).eval()
+    with torch.no_grad():
+        m.head.weight.zero_()
+        m.head.bias.zero_()
+        m.mel_prior.zero_()
+        m.mel_prior[5] = 1.0 / v.n_mels
+        y = m(torch.ones(1, v.n_mels, 87))[0]
+    mid = y[4096:4096 + 16384]
+    power = torch.fft.rfft(mid * torch.hann_window(len(mid))).abs().pow(2)
+    f = 5 * len(mid) // v.n_fft
+    share = float(power[f - 8:f + 9].sum() / power.sum())
+    assert share > 0.99 if advance else share < 0.1
