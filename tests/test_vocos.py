@@ -350,3 +350,15 @@ def test_phase_advance_keeps_a_steady_partial_coherent(advance):
     f = 5 * len(mid) // v.n_fft
     share = float(power[f - 8:f + 9].sum() / power.sum())
     assert share > 0.99 if advance else share < 0.1
+
+
+def test_onnx_engine_is_named_after_its_bundle(vocos_bundle, tmp_path):
+    """The live front ends run an ONNX export from a cache folder; the model keeps its bundle's name."""
+    pytest.importorskip("onnxruntime")
+    from neuraldrum.engine import Engine
+    from neuraldrum.export.models import export
+
+    export(vocos_bundle, "onnx", tmp_path / "cache-folder")
+    e = Engine(tmp_path / "cache-folder", backend="onnx", warm=False)
+    assert e.model_name == vocos_bundle.name and e.model_path == str(tmp_path / "cache-folder")
+    assert Engine(vocos_bundle, warm=False).model_name == vocos_bundle.name

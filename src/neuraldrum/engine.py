@@ -16,6 +16,7 @@ the training latents (``axes="pca"``), or two chosen latent dimensions (``axes=(
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -78,6 +79,8 @@ class Engine:
         self.has_classifier: bool = info["has_classifier"]
         self.model_sha256: str = info["sha256"]
         self.model_path: Optional[str] = info["path"]
+        # what to call the model: the bundle's folder name, also when it runs from an ONNX export of it
+        self.model_name: str = str(info.get("name") or Path(str(info["path"])).name)
         self.pca: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = info["pca"]  # mean, axes (K, D), scales
         # the bundle's class prior: (mean (C, D), chol (C, D, D)) float32, or None (N(0, t²·I) for every class)
         self.prior: Optional[tuple[np.ndarray, np.ndarray]] = _class_prior(self.backend)

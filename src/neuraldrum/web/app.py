@@ -183,7 +183,7 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
                 "prior_temperature": engine.prior_temperature(),
                 "notes": {c: DEFAULT_NOTES.get(c) for c in engine.classes}, "ranges": list(RANGES),
                 "has_pca": bool(engine.pca), "has_classifier": engine.has_classifier,
-                "model": {"sha256": engine.model_sha256, "name": Path(str(engine.model_path)).name,
+                "model": {"sha256": engine.model_sha256, "name": engine.model_name,
                           "backend": engine.backend.name},
                 "map_source": "corpus" if corpus else "model",
                 "limits": {"upload_bytes": uploads.MAX_UPLOAD_BYTES, "upload_seconds": uploads.MAX_UPLOAD_SECONDS,
