@@ -234,8 +234,6 @@ class Engine:
         ``audio``: a file path (read with :func:`neuraldrum.audio.io.load`), or an array: (N,) mono, or
         channels-first (C, N) / channels-last (N, C) with C ≤ 8 (mixed to mono). Integer arrays are scaled from
         their full range (uint8 is centred on 128). ``sample_rate``: the array's rate, None = the model's."""
-        from pathlib import Path
-
         if isinstance(audio, (str, Path)):
             return prepare_clip(load(audio, self.sample_rate, self.MAX_SECONDS), self.n_samples,
                                 self.sample_rate, self.fade[0], name=audio, fade_shape=self.fade[1])[0][None]

@@ -43,9 +43,9 @@ def _run_record(run: Path) -> dict:
                 seconds += rec["time/step_s"] * (rec["step"] - last)
                 last = rec["step"]
             steps = max(steps, int(rec.get("step", 0)))
-    cmd = run / "command.json" if run.is_dir() else run.parent / "command.json"
-    command = json.loads(cmd.read_text()).get("command") if cmd.is_file() else None
-    return {"steps": steps, "train_minutes": seconds / 60.0, "command": command}
+    from .release import _command
+
+    return {"steps": steps, "train_minutes": seconds / 60.0, "command": (_command(run) or {}).get("command")}
 
 
 def _median_ms(fn, runs: int = 20) -> float:
@@ -69,7 +69,7 @@ def compare_inverters(data: Path, runs: dict[str, Path], split: str = "test", gl
     from tqdm import tqdm
 
     from .data.corpus import load_corpus
-    from .train.checkpoint import build_model_from_checkpoint, checkpoint_configs, load_checkpoint
+    from .train.checkpoint import build_model_from_checkpoint, checkpoint_configs, load_checkpoint, run_checkpoint
 
     corpus = load_corpus(data)
     models, mel_cfg = {}, None
@@ -83,7 +83,7 @@ def compare_inverters(data: Path, runs: dict[str, Path], split: str = "test", gl
             info = {"checkpoint": str(run), "command": tr.get("command"),
                     "steps": b.meta.get("training", {}).get(f"{b.inverter_kind}_step")}
         else:
-            p = run / "best.pt" if (run / "best.pt").is_file() else run / "last.pt" if run.is_dir() else run
+            p = run_checkpoint(run)
             ck = load_checkpoint(p)
             if ck["task"] not in ("mcnn", "vocos", "vocos_gan"):
                 raise ValueError(f"{run}: a {ck['task']} run, not an inverter")

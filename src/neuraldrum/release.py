@@ -31,20 +31,10 @@ import torch
 from .bundle import PCA, inverter_kind, load_bundle, save_bundle, write_with_inverter, write_with_prior
 from .data.corpus import load_corpus
 from .taxonomy import CLASSES
+from .train.checkpoint import run_checkpoint
 
 
 INVERTER_TASKS = ("mcnn", "vocos", "vocos_gan")
-
-
-def _run_ckpt(run: Path) -> Path:
-    """A run folder's best checkpoint (or last), or the file itself."""
-    run = Path(run)
-    if run.is_file():
-        return run
-    for name in ("best.pt", "last.pt"):
-        if (run / name).is_file():
-            return run / name
-    raise FileNotFoundError(f"{run}: no best.pt or last.pt in this run folder")
 
 
 def _command(run: Path) -> Optional[dict]:
@@ -100,7 +90,7 @@ def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier
     from .train.checkpoint import (build_model_from_checkpoint, build_standardiser_from_checkpoint,
                                    checkpoint_configs, load_checkpoint)
 
-    wck, mck = load_checkpoint(_run_ckpt(wae_run)), load_checkpoint(_run_ckpt(mcnn_run))
+    wck, mck = load_checkpoint(run_checkpoint(wae_run)), load_checkpoint(run_checkpoint(mcnn_run))
     if wck["task"] != "wae" or mck["task"] not in INVERTER_TASKS:
         raise ValueError(f"--wae must be a WAE run and --inverter an MCNN or Vocos-style run (got {wck['task']}, "
                          f"{mck['task']})")
@@ -216,7 +206,7 @@ def swap_inverter(model: Optional[Path], run: Path, data: Path, out: Path, comma
     from .train.checkpoint import build_model_from_checkpoint, checkpoint_configs, load_checkpoint
 
     src = Path(model) if model is not None else DEFAULT_BUNDLE
-    ck = load_checkpoint(_run_ckpt(run))
+    ck = load_checkpoint(run_checkpoint(run))
     if ck["task"] not in INVERTER_TASKS:
         raise ValueError(f"{run}: a {ck['task']} run; --inverter takes an MCNN or Vocos-style run")
     cfgs = checkpoint_configs(ck)

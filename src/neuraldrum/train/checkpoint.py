@@ -72,6 +72,17 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
     return ckpt
 
 
+def run_checkpoint(run: Union[str, Path]) -> Path:
+    """A run folder's best checkpoint (best.pt, else last.pt), or ``run`` itself when it is a file."""
+    run = Path(run)
+    if run.is_file():
+        return run
+    for name in ("best.pt", "last.pt"):
+        if (run / name).is_file():
+            return run / name
+    raise FileNotFoundError(f"{run}: no checkpoint (no best.pt or last.pt in this run folder)")
+
+
 def checkpoint_configs(ckpt: dict) -> dict[str, Any]:
     """The config dataclasses of a checkpoint: {"audio", "mel", "model", "train"}."""
     c = ckpt["configs"]

@@ -34,7 +34,7 @@ from ..data.corpus import load_corpus
 from ..taxonomy import CLASSES
 from . import dist
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_KIND, checkpoint_configs, load_checkpoint, rng_state,
-                         save_checkpoint, set_rng_state)
+                         run_checkpoint, save_checkpoint, set_rng_state)
 from .tasks import TASKS, RunConfigs, Task
 
 
@@ -184,10 +184,7 @@ def train(task: str, data: Union[str, Path], out: Union[str, Path], preset: str 
 
 def _init_checkpoint(init: Path, cfgs: RunConfigs, device) -> dict:
     """The checkpoint ``init`` (a file, or a run folder's best.pt, else last.pt), checked to fit ``cfgs``."""
-    init = Path(init)
-    path = init if init.is_file() else next((init / n for n in ("best.pt", "last.pt") if (init / n).is_file()), None)
-    if path is None:
-        raise FileNotFoundError(f"{init}: no checkpoint (best.pt or last.pt) to start from")
+    path = run_checkpoint(init)
     ck = load_checkpoint(path, map_location=device)
     c = checkpoint_configs(ck)
     if (c["audio"], c["mel"]) != (cfgs.audio, cfgs.mel) or type(c["model"]) is not type(cfgs.model):
