@@ -137,6 +137,23 @@ def load_classifier(out: Path) -> tuple[DrumClassifier, MelConfig, dict]:
     return model, from_dict(MelConfig, meta["mel"]), meta["metrics"]
 
 
+def load_listener(path: Path) -> tuple[DrumClassifier, MelConfig]:
+    """A listener: the classifier of a classifier folder (``neuraldrum classifier --out``) or of a bundle, with
+    the Mel settings it hears through."""
+    path = Path(path)
+    if (path / "classifier.json").is_file():
+        clf, mel, _ = load_classifier(path)
+        return clf, mel
+    from .bundle import load_bundle
+
+    if not (path / "bundle.json").is_file():
+        raise ValueError(f"{path}: not a classifier folder (classifier.json) or a bundle (bundle.json)")
+    b = load_bundle(path)
+    if b.classifier is None:
+        raise ValueError(f"{path}: this bundle has no classifier (bundle it with --classifier)")
+    return b.classifier.eval(), b.mel
+
+
 def _cmd(args: argparse.Namespace) -> int:
     from .config import preset
 

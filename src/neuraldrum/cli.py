@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "neuraldrum.sounds",
     "neuraldrum.evaluate",
     "neuraldrum.inverters",
+    "neuraldrum.judge",
     "neuraldrum.bench",
     "neuraldrum.export.models",
     "neuraldrum.web.server",

@@ -102,17 +102,11 @@ def compare_inverters(data: Path, runs: dict[str, Path], split: str = "test", gl
     fe = MelFrontend(mel_cfg)
     clf = None
     if listener is not None:  # a bundle's classifier, or a classifier folder (neuraldrum classifier --out)
-        if (listener / "classifier.json").is_file():
-            from .classifier import load_classifier
+        from .classifier import load_listener
 
-            clf, clf_mel, _ = load_classifier(listener)
-        else:
-            from .bundle import load_bundle
-
-            lb = load_bundle(listener)
-            clf, clf_mel = lb.classifier, lb.mel
-        if clf is None or clf_mel != mel_cfg:
-            raise ValueError(f"{listener}: needs a classifier and the runs' Mel settings")
+        clf, clf_mel = load_listener(listener)
+        if clf_mel != mel_cfg:
+            raise ValueError(f"{listener}: its classifier hears other Mel settings than the runs'")
     idx = corpus.indices(split)
     labels = corpus.labels(idx)
     names = list(models) + [f"gl{gl_iters}"]
