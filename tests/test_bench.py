@@ -54,3 +54,16 @@ def test_bench_cli_json(tiny_bundle, tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert json.loads(out.read_text()) == printed
     assert "bench/hifigan_v1" not in printed and printed["bench/generate_t1"]["median_ms"] > 0
+
+
+def test_bench_times_other_bundles_in_the_same_run(tiny_bundle, bundle_dir):
+    from neuraldrum.bench import format_table
+
+    r = bench(tiny_bundle, runs=5, max_seconds=0.05, baselines=False, progress=False, service_seconds=0.2,
+              onnx=False, against=[bundle_dir])
+    a = r["bench/against"][str(bundle_dir)]
+    assert a["sample_rate"] == 22050 and a["inverter_kind"] in ("mcnn", "vocos")
+    for name in ("inverter", "generate"):
+        assert a[f"{name}_t1"]["runs"] >= 5 and a[f"{name}_t1"]["median_ms"] > 0
+        assert a[f"ratio_{name}_t1"] == pytest.approx(r[f"bench/{name}_t1"]["median_ms"] / a[f"{name}_t1"]["median_ms"])
+    assert f"against {bundle_dir}" in format_table(r)

@@ -14,7 +14,10 @@ Every number comes from one run on one machine, so the ratios are what to compar
   that loads it, install size of onnxruntime beside torch (``bench/onnx``);
 - the same latency for Griffin-Lim 32 and 100 iterations (librosa, from the same Mel) and for HiFi-GAN V1, V3
   and Vocos built at their published sizes with random weights (their speed does not depend on the weights),
-  with each one's ratio to the MCNN.
+  with each one's ratio to the MCNN;
+- with ``against`` (other bundles, e.g. the 22.05 kHz MCNN model a 44.1 kHz one replaces): the same single-thread
+  latency of their inverter and of ``Engine.generate``, timed in this run, with this model's ratio to each
+  (``bench/against``).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import math
 import os
 import threading
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
@@ -100,7 +103,8 @@ def service_drag(engine: Engine, clients: int, seconds: float = 5.0, interval_ms
 
 @torch.inference_mode()
 def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: bool = True,
-          gl_iters=(32, 100), progress: bool = True, service_seconds: float = 5.0, onnx: bool = True) -> dict:
+          gl_iters=(32, 100), progress: bool = True, service_seconds: float = 5.0, onnx: bool = True,
+          against: Sequence = ()) -> dict:
     """All of the module docstring's measurements. Returns '/'-keyed results."""
     from .models.baselines import BASELINES, count_params, griffin_lim_from_mel
 
@@ -122,8 +126,9 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
 
     # "inverter" is the graph's inverter (an MCNN as polyphase convolutions, or the Vocos-style one); for an MCNN,
     # "inverter_convt" is the same MCNN as trained (transposed convs)
-    stages = {"decoder": lambda: g.logmel(idx, z), "inverter": lambda: g.inverter(mel),
-              "inverter_convt": lambda: b.inverter.infer(mel), "generate": lambda: eng.generate(cls, z=z[0].numpy())}
+    calls = _stage_calls(eng)  # the same prior sample z and its Mel
+    stages = {"decoder": lambda: g.logmel(idx, z), "inverter": calls["inverter"],
+              "inverter_convt": lambda: b.inverter.infer(mel), "generate": calls["generate"]}
     if b.inverter_kind != "mcnn":
         del stages["inverter_convt"]
     out["bench/inverter_kind"] = b.inverter_kind
@@ -175,10 +180,38 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
             out[f"bench/{name}"] = entry
             del net
     out["bench/n_frames"] = int(n_frames)
+    if against:
+        out["bench/against"] = {}
+    for other in against:
+        say(f"{other}, 1 thread")
+        out["bench/against"][str(other)] = _against(eng, other, out, runs, max_seconds)
     if onnx:
         say("ONNX engine (onnxruntime) beside the torch one")
         out["bench/onnx"] = onnx_vs_torch(b, out, runs, max_seconds, all_threads)
     return out
+
+
+def _stage_calls(eng: Engine) -> dict:
+    """The single-sound stages timed for a bundle: its graph's inverter from one prior sample's Mel, and
+    ``Engine.generate`` end to end."""
+    g, b = eng.generator, eng.bundle
+    z = torch.as_tensor(eng.sample_prior(1, 0))
+    mel = (torch.exp(g.logmel(torch.zeros(1, dtype=torch.long), z)) - b.mel.log_floor).clamp(min=0)
+    cls = eng.classes[0]
+    return {"inverter": lambda: g.inverter(mel), "generate": lambda: eng.generate(cls, z=z[0].numpy())}
+
+
+def _against(eng: Engine, other, out: dict, runs: int, max_seconds: float) -> dict:
+    """Another bundle's single-thread inverter and generate latency, and this model's (already in ``out``)
+    ratio to each: below 1, this model is faster."""
+    o = Engine(other, device="cpu")
+    rec: dict = {"sample_rate": o.sample_rate, "inverter_kind": o.bundle.inverter_kind}
+    with torch_threads(1):
+        for name, fn in _stage_calls(o).items():
+            r = time_calls(fn, runs, max_seconds=max_seconds)
+            rec[f"{name}_t1"] = r
+            rec[f"ratio_{name}_t1"] = out[f"bench/{name}_t1"]["median_ms"] / r["median_ms"]
+    return rec
 
 
 def _package_mb(name: str) -> Optional[float]:
@@ -274,6 +307,10 @@ def format_table(r: dict) -> str:
                      f"  ×{o['ratio_to_torch_t1']:.2f} torch (1 thread)")
         lines.append(f"ONNX engine: peak memory {o['peak_rss_mb']:.0f} MB (torch engine {o['torch_peak_rss_mb']:.0f} MB); "
                      f"install onnxruntime {o['install_mb']['onnxruntime']:.0f} MB, torch {o['install_mb']['torch']:.0f} MB")
+    for name, a in (r.get("bench/against") or {}).items():
+        lines.append(f"against {name} ({a['inverter_kind']}, {a['sample_rate']} Hz), 1 thread: inverter "
+                     f"{cell(a['inverter_t1'])} (this model ×{a['ratio_inverter_t1']:.2f}), generate "
+                     f"{cell(a['generate_t1'])} (×{a['ratio_generate_t1']:.2f})")
     for t in sorted({1, T}):
         lines.append(f"throughput, batch 16, {t} thread(s): {r[f'bench/throughput_b16_t{t}_sounds_per_s']:.0f} sounds/s")
     lines.append(f"peak memory {r['bench/peak_rss_mb']:.0f} MB; parameters {r['bench/params']}; "
@@ -283,7 +320,8 @@ def format_table(r: dict) -> str:
 
 def _cmd(args: argparse.Namespace) -> int:
     r = bench(args.model, runs=args.runs, max_seconds=args.max_seconds, baselines=not args.no_baselines,
-              progress=not args.json, service_seconds=args.service_seconds, onnx=not args.no_onnx)
+              progress=not args.json, service_seconds=args.service_seconds, onnx=not args.no_onnx,
+              against=args.against)
     if args.out:
         from .audio.io import atomic_write_text
         atomic_write_text(args.out, json.dumps(r, indent=1))
@@ -300,6 +338,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-baselines", action="store_true", help="only this model's stages")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX engine comparison")
     p.add_argument("--service-seconds", type=float, default=5.0, help="how long each sound-service drag runs")
+    p.add_argument("--against", action="append", default=[], metavar="BUNDLE",
+                   help="also time this bundle's inverter and generate on one thread, in this run (repeatable)")
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd)
