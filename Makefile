@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (the main job) and `make test`.
-.PHONY: setup demo test corpus corpus44 mutate
+.PHONY: setup demo test corpus corpus44 corpus44inv mutate
 
 setup:
 	./scripts/setup.sh
@@ -17,6 +17,12 @@ corpus: setup
 # the same libraries at 44.1 kHz, ringing sounds faded as if damped (the cpu44 preset's corpus)
 corpus44: setup
 	.venv/bin/neuraldrum data build --out corpus44 --sample-rate 44100 --fade-shape decay
+
+# what the 44.1 kHz inverter trains on: the same labelled clips (val and test unchanged) plus the DrumSynth renders
+# with 2 variants each and the unlabelled pool (hand drums, other percussion), all in training only
+corpus44inv: setup
+	.venv/bin/neuraldrum data build --out corpus44inv --sample-rate 44100 --fade-shape decay --with-drumsynth \
+		--drumsynth-variants 2 --pool
 
 test: setup
 	.venv/bin/ruff check src tests

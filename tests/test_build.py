@@ -12,7 +12,7 @@ import soundfile as sf
 from neuraldrum.cli import main
 from neuraldrum.data import build as build_mod
 from neuraldrum.data.build import build_corpus, fingerprints, implausible, split_groups
-from neuraldrum.data.corpus import CORPUS_FORMAT, SPLITS, load_corpus
+from neuraldrum.data.corpus import CORPUS_FORMAT, SPLITS, CorpusError, load_corpus
 from neuraldrum.data.sources import Candidate, available_sources, folder_samples, hydrogen_kits
 from neuraldrum.data.synth import synth, write_sample_folder
 from neuraldrum.taxonomy import CLASSES
@@ -348,3 +348,39 @@ def test_cli_build_at_44k_with_a_decay_fade(tmp_path, samples, capsys):
         assert main(["data", "build", "--out", str(tmp_path / "d"), "--folder", str(samples), "--sources", "none",
                      "--no-progress", *args]) == 1
         assert what in capsys.readouterr().err and not (tmp_path / "d").exists()
+
+
+def test_unlabelled_pool(tmp_path, samples, built):
+    """`pool=True` keeps the hits that only lack a class (a conga, an unnamed blip) for the inverters, leaves out
+    a near copy of a held-out clip and a file already in the corpus, and leaves the labelled corpus as it was."""
+    out0, info0 = built
+    c0 = load_corpus(out0)
+    test_row = next(it for it in c0.items if it["split"] == "test")
+    train_row = next(it for it in c0.items if it["split"] == "train")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    rng = np.random.default_rng(5)
+    sf.write(extra / "conga_1.wav", 0.7 * synth("tom", sr=44100, rng=rng), 44100, subtype="PCM_16")
+    sf.write(extra / "blip.wav", 0.7 * synth("rim", sr=44100, rng=rng), 44100, subtype="PCM_16")
+    x, sr = sf.read(test_row["path"])  # the held-out hit, a little noisier, under a name with no class
+    sf.write(extra / "mystery.wav", x + 1e-3 * rng.standard_normal(x.shape), sr, subtype="PCM_16")
+    x, sr = sf.read(train_row["path"])  # a training hit's near copy may stay: it is training material already
+    sf.write(extra / "other.wav", x + 1e-3 * rng.standard_normal(x.shape), sr, subtype="PCM_16")
+    sf.write(extra / "chord_loop.wav", 0.5 * np.sin(np.arange(44100) / 10.0), 44100)  # "loop": not percussion
+    out = tmp_path / "c"
+    info = build_corpus(out, sources=(), folders=[samples, extra], progress=False, pool=True)
+    c = load_corpus(out)
+    assert info["audio_sha256"] == info0["audio_sha256"] and c.items == c0.items  # labelled corpus unchanged
+    names = sorted(Path(r["path"]).name for r in c.pool_items)
+    assert names == ["blip.wav", "conga_1.wav", "other.wav"]
+    assert c.pool.shape == (3, N) and c.pool.dtype == np.float32 and info["pool"]["n_clips"] == 3
+    assert np.allclose(np.abs(np.asarray(c.pool)).max(axis=1), 1.0, atol=1e-6)  # prepared like the corpus
+    left = {Path(e["path"]).name: e for e in info["pool"]["left_out"]}
+    assert set(left) == {"mystery.wav"} and left["mystery.wav"]["reason"] == "similar to a held-out clip"
+    assert test_row["id"] in left["mystery.wav"]["detail"]
+    assert info["pool"]["reasons"] == {"hand drum": 1, "no class keyword": 2}
+    assert c.summary()["pool_clips"] == 3 and "pool_clips" not in c0.summary()
+    # a pool file without its rows is refused, naming what is missing
+    (out / "pool.jsonl").unlink()
+    with pytest.raises(CorpusError, match="pool.jsonl: missing"):
+        load_corpus(out)

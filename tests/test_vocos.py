@@ -362,3 +362,53 @@ def test_onnx_engine_is_named_after_its_bundle(vocos_bundle, tmp_path):
     e = Engine(tmp_path / "cache-folder", backend="onnx", warm=False)
     assert e.model_name == vocos_bundle.name and e.model_path == str(tmp_path / "cache-folder")
     assert Engine(vocos_bundle, warm=False).model_name == vocos_bundle.name
+
+
+def test_inverters_train_on_the_unlabelled_pool(tiny_corpus, tmp_path):
+    """With a pool in the corpus, an inverter's batches draw from train clips and pool clips (each row read from
+    where it lives); with use_pool off, or for the WAE, only from the labelled train split."""
+    import shutil
+
+    from neuraldrum.data.corpus import load_corpus
+    from neuraldrum.train.dist import DistInfo
+    from neuraldrum.train.loop import _configs
+    from neuraldrum.train.tasks import VocosTask, WAETask
+
+    root = tmp_path / "c"
+    shutil.copytree(tiny_corpus, root)
+    n = np.load(root / "audio.npy", mmap_mode="r").shape[1]
+    pool = np.zeros((3, n), np.float32)
+    for p in range(3):  # a level no corpus clip has: 0.25 · (p + 1) everywhere
+        pool[p] = 0.25 * (p + 1)
+    np.save(root / "pool.npy", pool)
+    (root / "pool.jsonl").write_text("".join(json.dumps({"id": f"p{p}", "index": p}) + "\n" for p in range(3)))
+    corpus = load_corpus(root)
+    cfgs = _configs("vocos", "tiny", 0, False, {"batch_size": 8})
+    task = VocosTask(corpus, cfgs, DistInfo())
+    train_rows = np.asarray(corpus.audio)[corpus.indices("train")]
+    seen_pool, seen_train = set(), 0
+    for step in range(30):
+        idx = task.sampler.batch(step)
+        wave = task._batch(idx, np.arange(len(idx)), step, gain=False).numpy()
+        for i, w in zip(idx, wave):
+            if i >= len(corpus):
+                assert np.all(w == 0.25 * (i - len(corpus) + 1))
+                seen_pool.add(int(i - len(corpus)))
+            else:
+                assert corpus.items[i]["split"] == "train" and np.array_equal(w, corpus.audio[i])
+                seen_train += 1
+    assert seen_pool == {0, 1, 2} and seen_train > 0
+    assert len(train_rows) + 3 == len(task.sampler.indices)
+    off = VocosTask(corpus, _configs("vocos", "tiny", 0, False, {"use_pool": False}), DistInfo())
+    assert np.all(off.sampler.indices < len(corpus))
+    wae = WAETask(corpus, _configs("wae", "tiny", 0, False, {}), DistInfo())
+    assert all(np.all(wae.sampler.batch(s)[0] < len(corpus)) for s in range(5))
+
+
+def test_train_no_pool_flag_is_recorded(tiny_corpus, tmp_path):
+    run = tmp_path / "v"
+    assert cli.main(["train", "vocos", "--data", str(tiny_corpus), "--out", str(run), "--preset", "tiny",
+                     "--steps", "1", "--no-pool", "--quiet"]) == 0
+    ck = load_checkpoint(run / "last.pt")
+    assert ck["configs"]["train"]["use_pool"] is False
+    assert "--no-pool" in json.loads((run / "command.json").read_text())["command"]

@@ -155,6 +155,8 @@ class TrainConfig:
     # share of each class's training draws (WAE; of each batch for the MCNN) taken from synthesised clips
     # (DrumSynth renders); None = in proportion to their number
     synthetic_share: Optional[float] = None
+    # inverters: also train on the corpus's unlabelled pool (``data build --pool``) when it has one
+    use_pool: bool = True
 
 
 # sane ranges of the audio and Mel settings a model may come with; what lies outside is refused before anything is

@@ -12,7 +12,12 @@ The recipe, in order:
    clips whose fingerprints correlate above ``link_threshold``;
 5. split groups into train/val/test per class, in an order given by a hash of the group and the seed; groups
    holding a clip of a ``train_only`` source (by default the synthesised DrumSynth clips) all go to train;
-6. write ``audio.npy``, ``manifest.jsonl`` and ``build.json`` into a temporary folder and swap it in.
+6. with ``pool``: the unlabelled pool, for the inverters (which need no labels): the items excluded only because
+   no class fits them (hand drums, GM notes outside the taxonomy, timpani, guiro, zaps, names without a class
+   keyword: :data:`POOL_REASONS`), prepared the same way, less exact and near duplicates and less anything that
+   correlates above ``link_threshold`` with a validation or test clip (so no held-out sound reaches training);
+7. write ``audio.npy``, ``manifest.jsonl``, ``build.json`` (and ``pool.npy``, ``pool.jsonl``) into a temporary
+   folder and swap it in.
 
 Every excluded item is listed in ``build.json`` with its reason.
 """
@@ -46,7 +51,11 @@ from .sources import ALL_SOURCES, APT_PACKAGES, SOURCE_RANK, SOURCES, available_
 NEAR_DUPLICATE = 0.997
 LINK_SIMILAR = 0.98
 SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
-CORPUS_FILES = ("audio.npy", "manifest.jsonl", "build.json")
+CORPUS_FILES = ("audio.npy", "manifest.jsonl", "build.json", "pool.npy", "pool.jsonl")
+# exclusion reasons (as :func:`_reason_category` writes them) of percussive sounds that only lack a class: the
+# unlabelled pool takes them. Not: empty or unnamed slots, tonal kits and samples, loops, rolls, ambient samples.
+POOL_REASONS = ("hand drum", "GM note N not in the taxonomy", "no class keyword", "tonal/orchestral percussion",
+                "non-drum percussion", "zap/fx", "choke/swish", "whistle")
 TRAIN_ONLY = SYNTHETIC_SOURCES  # synthesised clips train the model but are never validated or tested on
 
 
@@ -269,7 +278,7 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
                  fade_shape: str = "cosine",
                  near_threshold: float = NEAR_DUPLICATE, link_threshold: float = LINK_SIMILAR,
                  extra_sources: Sequence[str] = (), drumsynth_variants: int = 0, drumsynth_seed: int = 0,
-                 train_only: Sequence[str] = TRAIN_ONLY) -> dict:
+                 train_only: Sequence[str] = TRAIN_ONLY, pool: bool = False) -> dict:
     """Build a corpus into ``out_dir`` and return its ``build.json`` content.
 
     Args:
@@ -288,6 +297,8 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         drumsynth_variants, drumsynth_seed: jittered variants per labelled DrumSynth preset, and their seed
             (:func:`neuraldrum.data.drumsynth.variant`); variants share their preset's split.
         train_only: sources whose clips (and everything grouped with them) all go to the train split.
+        pool: also write the unlabelled pool (step 6 of the module docstring) as ``pool.npy``/``pool.jsonl``;
+            the labelled corpus is the same with or without it.
     Raises:
         FileNotFoundError: nothing to build from, or a folder that does not exist.
         ValueError: bad options, or no clip survived.
@@ -308,11 +319,14 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
     exclusions: list[dict] = []
     seen_ids: set[str] = set()
     todo: list[Candidate] = []
+    pool_todo: list[Candidate] = []
     for c in cands:
         if c.id in seen_ids:
             exclusions.append(_exclusion(c, "duplicate id"))
         elif c.label is None:
             exclusions.append(_exclusion(c, c.rule))
+            if pool and c.load is not None and _reason_category(c.rule) in POOL_REASONS:
+                pool_todo.append(c)
         else:
             todo.append(c)
         seen_ids.add(c.id)
@@ -377,6 +391,12 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
                      "instrument": c.instrument, "layer": c.layer, "velocity": c.velocity, "path": c.path,
                      "split": splits[i], "group": groups[i], "peak": round(peaks[i], 6), "rule": c.rule})
     audio = np.ascontiguousarray(audio[order], dtype=np.float32)
+    pool_out = None
+    if pool:
+        held_out = np.asarray([r["split"] != "train" for r in rows])
+        pool_out = _build_pool(pool_todo, audio[held_out], [r["id"] for r, h in zip(rows, held_out) if h],
+                               by_path, by_digest, sample_rate, n_samples, fade_ms, fade_shape, max_seconds,
+                               near_threshold, link_threshold, progress)
     info = {
         "format": CORPUS_FORMAT,
         "version": __version__,
@@ -387,7 +407,7 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
                     "folder_class": folder_class, "near_threshold": near_threshold,
                     "link_threshold": link_threshold, "split_fractions": SPLIT_FRACTIONS,
                     "drumsynth_variants": drumsynth_variants, "drumsynth_seed": drumsynth_seed,
-                    "train_only_sources": sorted(set(train_only) & set(chosen))},
+                    "train_only_sources": sorted(set(train_only) & set(chosen)), "pool": pool},
         "n_clips": len(rows),
         "classes": list(CLASSES),
         "counts": _counts(rows),
@@ -395,9 +415,65 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         "exclusions": exclusions,
         "audio_sha256": hashlib.sha256(audio.tobytes()).hexdigest(),
     }
+    if pool_out is not None:
+        info["pool"] = pool_out[2]
     info["build_seconds"] = round(time.time() - t0, 2)
-    _write(out_dir, audio, rows, info)
+    _write(out_dir, audio, rows, info, pool_out)
     return info
+
+
+def _build_pool(cands: list[Candidate], held_audio: np.ndarray, held_ids: list[str], by_path: dict[str, str],
+                by_digest: dict[str, str], sample_rate: int, n_samples: int, fade_ms: float, fade_shape: str,
+                max_seconds: float, near_threshold: float, link_threshold: float,
+                progress: bool) -> tuple[np.ndarray, list[dict], dict]:
+    """The unlabelled pool (module docstring, step 6): (audio (P, n_samples), rows, summary with every item
+    left out and why). ``by_path``/``by_digest`` hold the labelled corpus's files and clips (extended here)."""
+    from tqdm import tqdm
+
+    kept: list[Candidate] = []
+    clips: list[np.ndarray] = []
+    peaks: list[float] = []
+    left_out: list[dict] = []
+    for c in tqdm(cands, desc="pool", unit="clip", disable=not progress, dynamic_ncols=True):
+        if c.path in by_path:
+            left_out.append(_exclusion(c, "exact duplicate", f"same file as {by_path[c.path]}"))
+            continue
+        by_path[c.path] = c.id
+        try:
+            clip, peak = prepare_clip(c.load(sample_rate, max_seconds), n_samples, sample_rate, fade_ms, c.path,
+                                      fade_shape)
+        except AudioError as e:
+            left_out.append(_exclusion(c, e.reason))
+            continue
+        digest = hashlib.sha1(clip.tobytes()).hexdigest()
+        if digest in by_digest:
+            left_out.append(_exclusion(c, "exact duplicate", f"same samples as {by_digest[digest]}"))
+            continue
+        by_digest[digest] = c.id
+        kept.append(c)
+        clips.append(clip)
+        peaks.append(peak)
+    H = len(held_audio)
+    audio = np.stack(clips) if clips else np.zeros((0, n_samples), np.float32)
+    drop: dict[int, tuple[str, str]] = {}
+    if len(audio):
+        both = np.concatenate([held_audio, audio]) if H else audio
+        pairs = similar_pairs(fingerprints(both, sample_rate), min(near_threshold, link_threshold))
+        for i, j, s in pairs:  # i < j: a held-out clip is always i
+            if i < H <= j and s > link_threshold and (j - H) not in drop:
+                drop[j - H] = ("similar to a held-out clip", f"correlation {s:.4f} with {held_ids[i]}")
+        within = [(i - H, j - H, s) for i, j, s in pairs if i >= H]
+        for j, (i, s) in near_duplicates(within, near_threshold).items():
+            drop.setdefault(j, ("near duplicate", f"correlation {s:.4f} with {kept[i].id}"))
+    for j, (reason, detail) in sorted(drop.items()):
+        left_out.append(_exclusion(kept[j], reason, detail))
+    keep = [i for i in range(len(kept)) if i not in drop]
+    rows = [{"id": kept[i].id, "index": n, "source": kept[i].source, "kit": kept[i].kit,
+             "instrument": kept[i].instrument, "layer": kept[i].layer, "path": kept[i].path,
+             "peak": round(peaks[i], 6), "rule": kept[i].rule} for n, i in enumerate(keep)]
+    summary = {"n_clips": len(rows), "reasons": _summary([{"reason": _reason_category(r["rule"])} for r in rows]),
+               "left_out_counts": _summary(left_out), "left_out": left_out}
+    return np.ascontiguousarray(audio[keep], dtype=np.float32), rows, summary
 
 
 def _counts(rows: list[dict]) -> dict:
@@ -426,7 +502,8 @@ def _check_out_dir(out_dir: Path) -> None:
                                   "choose a new or empty folder")
 
 
-def _write(out_dir: Path, audio: np.ndarray, rows: list[dict], info: dict) -> None:
+def _write(out_dir: Path, audio: np.ndarray, rows: list[dict], info: dict,
+           pool: Optional[tuple[np.ndarray, list[dict], dict]] = None) -> None:
     """Write the three files into a fresh folder beside ``out_dir``, then swap it in; on failure nothing
     of the new corpus is left and an old corpus stays as it was. Text is UTF-8: the bytes of a file name that
     is not are written as ``\\xff``-style escapes (:func:`neuraldrum.audio.io.safe_text`)."""
@@ -435,6 +512,10 @@ def _write(out_dir: Path, audio: np.ndarray, rows: list[dict], info: dict) -> No
         atomic_write_text(tmp / "manifest.jsonl",
                           "".join(json.dumps(_jsonable(r), ensure_ascii=False) + "\n" for r in rows))
         atomic_write_text(tmp / "build.json", json.dumps(_jsonable(info), indent=1, ensure_ascii=False) + "\n")
+        if pool is not None:
+            atomic_save_npy(tmp / "pool.npy", pool[0])
+            atomic_write_text(tmp / "pool.jsonl",
+                              "".join(json.dumps(_jsonable(r), ensure_ascii=False) + "\n" for r in pool[1]))
 
 
 def _jsonable(x: object) -> object:

@@ -29,7 +29,8 @@ class Candidate:
         label: class name, or None when the item is excluded.
         rule: the rule that gave ``label``, or the exclusion reason when ``label`` is None.
         velocity: MIDI velocity (0..127) of the layer when known.
-        load: returns the audio; None for excluded items.
+        load: returns the audio (also of an item excluded for want of a label: the unlabelled pool reads
+            it); None where there is nothing to read.
         link: items with the same non-empty link share a recording (one file, one SoundFont sample) and
             must land in the same split.
         order: sort key within the source; of two duplicates the one that sorts first is kept.

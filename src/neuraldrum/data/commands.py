@@ -52,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--fade-shape", choices=("cosine", "decay"), default="cosine",
                    help="cosine: a quick cut; decay: the ring falls 60 dB over the fade, as if damped "
                         "(default cosine)")
+    b.add_argument("--pool", action="store_true",
+                   help="also keep an unlabelled pool for the inverters (pool.npy): sounds excluded only because no "
+                        "class fits them (hand drums, other GM percussion, timpani, zaps, unnamed hits), less "
+                        "duplicates and anything like a validation or test clip; the labelled corpus is unchanged")
     b.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
@@ -104,7 +108,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                         drumsynth_variants=args.drumsynth_variants, drumsynth_seed=args.drumsynth_seed,
                         train_only=() if args.drumsynth_in_eval else TRAIN_ONLY,
                         sample_rate=args.sample_rate, n_samples=n_samples, fade_ms=fade_ms,
-                        fade_shape=args.fade_shape)
+                        fade_shape=args.fade_shape, pool=args.pool)
     for e in info["exclusions"]:
         if e["reason"] in WARN_REASONS:
             print(f"warning: {e['path']}: {e['detail']}", file=sys.stderr)
@@ -150,4 +154,11 @@ def format_stats(corpus) -> str:
     if counts:
         lines.append(f"excluded {sum(counts.values())} items:")
         lines += [f"  {n:6d}  {reason}" for reason, n in counts.items()]
+    pool = info.get("pool")
+    if isinstance(pool, dict):
+        lines.append(f"unlabelled pool (inverters only, train): {pool.get('n_clips', len(corpus.pool_items))} clips")
+        lines += [f"  {n:6d}  {reason}" for reason, n in pool.get("reasons", {}).items()]
+        left = pool.get("left_out_counts", {})
+        if left:
+            lines.append("  left out of the pool: " + ", ".join(f"{n} {r}" for r, n in left.items()))
     return "\n".join(lines)

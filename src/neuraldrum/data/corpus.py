@@ -6,11 +6,13 @@ Layout::
                          layer, velocity, path, split, peak, rule
     DIR/audio.npy        float32 (N, n_samples), onset-aligned, peak-normalised clips
     DIR/build.json       counts per class × source × split, options, exclusions with reasons, version
+    DIR/pool.npy         optional (``data build --pool``): float32 (P, n_samples) unlabelled percussive clips for
+    DIR/pool.jsonl       the inverters, one row each: id, index, source, kit, instrument, layer, path, peak, rule
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -33,6 +35,8 @@ class Corpus:
     items: list[dict]  # manifest rows, in audio.npy row order
     audio: np.ndarray  # (N, n_samples) float32, memory-mapped
     info: dict  # build.json
+    pool: Optional[np.ndarray] = None  # (P, n_samples) float32 memory-mapped unlabelled clips, or None
+    pool_items: list[dict] = field(default_factory=list)  # pool.jsonl rows, in pool.npy row order
 
     @property
     def sample_rate(self) -> int:
@@ -74,7 +78,8 @@ class Corpus:
             counts[it["class"]][it["split"]] += 1
         return {"n_clips": len(self.items), "counts": counts,
                 "sources": sorted({it["source"] for it in self.items}),
-                "build_options": self.info.get("options", {})}
+                "build_options": self.info.get("options", {}),
+                **({"pool_clips": len(self.pool_items)} if self.pool is not None else {})}
 
 
 def load_corpus(root: Union[str, Path]) -> Corpus:
@@ -109,4 +114,27 @@ def load_corpus(root: Union[str, Path]) -> Corpus:
     for i, it in enumerate(items):
         if it.get("index", i) != i:
             raise CorpusError(f"{man}: row {i} has index {it.get('index')}; the manifest is out of order")
-    return Corpus(root, items, audio, info)
+    pool, pool_items = _load_pool(root, audio.shape[1])
+    return Corpus(root, items, audio, info, pool, pool_items)
+
+
+def _load_pool(root: Path, n_samples: int) -> tuple[Optional[np.ndarray], list[dict]]:
+    """The unlabelled pool of a corpus folder, or (None, []) when it has none."""
+    arr, man = root / "pool.npy", root / "pool.jsonl"
+    if not arr.is_file() and not man.is_file():
+        return None, []
+    for p in (arr, man):
+        if not p.is_file():
+            raise CorpusError(f"{p}: missing (the pool is pool.npy with pool.jsonl); rebuild the corpus")
+    rows = []
+    for n, line in enumerate(man.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise CorpusError(f"{man}:{n}: not valid JSON ({e})") from None
+    pool = np.load(arr, mmap_mode="r")
+    if pool.ndim != 2 or pool.shape != (len(rows), n_samples) or pool.dtype != np.float32:
+        raise CorpusError(f"{arr}: shape {pool.shape} {pool.dtype} does not match {len(rows)} rows of "
+                          f"{n_samples} samples")
+    return pool, rows

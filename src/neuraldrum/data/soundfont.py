@@ -257,7 +257,7 @@ def gm_drum_kits(path: PathLike) -> Iterator[Candidate]:
             for j, (vel, zs) in enumerate(layers):
                 link = f"{path.name}:" + ",".join(str(s) for s in sorted({z.sample for z in zs}))
                 yield Candidate("soundfont", kit, instrument, f"{j + 1}/{len(layers)}", f"{where}:{vel}", label, rule,
-                                vel, lazy.loader(DRUM_CHANNEL, bank, prog, key, vel) if label else None,
+                                vel, lazy.loader(DRUM_CHANNEL, bank, prog, key, vel),
                                 link=link, order=(path.name, prog, key, -vel))
 
 
@@ -293,5 +293,5 @@ def avl_kit(path: PathLike) -> Iterator[Candidate]:
                 yield Candidate("soundfont", kit, instrument, f"{j + 1}/{len(layers)}",
                                 f"{path}#{bank}:{prog}:{key}:{vel}", label,
                                 f"{rule}, sample {zs[0].name}" if label else rule, vel,
-                                lazy.loader(0, bank, prog, key, vel) if label else None,
+                                lazy.loader(0, bank, prog, key, vel),
                                 link=link, order=(path.name, prog, key, -vel))

@@ -218,7 +218,7 @@ def _hydrogen_kit(xml: Path) -> Iterator[Candidate]:
                 if (label, file_label) in REFINES:
                     label, rule = file_label, f"{file_rule}, refining instrument {name!r}"
             yield Candidate("hydrogen", kit, name, f"{j + 1}/{len(rows)}", safe_text(str(path)), label, rule, velocity,
-                            file_loader(path) if label else None, link=os.path.realpath(path), order=(kit, i, j))
+                            file_loader(path), link=os.path.realpath(path), order=(kit, i, j))
 
 
 # ---------------------------------------------------------------- SoundFonts
@@ -263,7 +263,7 @@ def lmms_samples(root: PathLike = LMMS_DIR) -> Iterator[Candidate]:
         stem = safe_text(p.stem)
         label, rule = classify_name(stem)
         yield Candidate("lmms", "lmms drums", stem, "", safe_text(str(p)), label, rule,
-                        load=file_loader(p) if label else None, link=os.path.realpath(p), order=(p.name,))
+                        load=file_loader(p), link=os.path.realpath(p), order=(p.name,))
 
 
 def sonicpi_samples(root: PathLike = SONICPI_DIR) -> Iterator[Candidate]:
@@ -283,7 +283,7 @@ def sonicpi_samples(root: PathLike = SONICPI_DIR) -> Iterator[Candidate]:
         else:
             label, rule = None, f"not a drum sample (Sonic Pi prefix {prefix}_)"
         yield Candidate("sonicpi", "sonic pi", instrument, layer, safe_text(str(p)), label, rule,
-                        load=file_loader(p) if label else None, link=os.path.realpath(p), order=(p.name,))
+                        load=file_loader(p), link=os.path.realpath(p), order=(p.name,))
 
 
 def folder_samples(root: PathLike, cls: Optional[str] = None) -> Iterator[Candidate]:
@@ -316,7 +316,7 @@ def folder_samples(root: PathLike, cls: Optional[str] = None) -> Iterator[Candid
         else:
             label, rule = classify_name(safe_text(p.stem), *map(safe_text, reversed(rel.parent.parts)), kit)
         yield Candidate("folder", kit, instrument, layer, safe_text(str(p)), label, rule,
-                        load=file_loader(p) if label else None, link=str(p), order=(safe_text(rel.as_posix()),))
+                        load=file_loader(p), link=str(p), order=(safe_text(rel.as_posix()),))
 
 
 def _skipped(source: str, kit: str, root: Path, skipped: list[tuple[Path, str]]) -> Iterator[Candidate]:

@@ -26,6 +26,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the preset's)")
     p.add_argument("--threads", type=int, metavar="T", help="torch threads per process (default: torch's)")
     p.add_argument("--no-augment", action="store_true", help="switch audio augmentation off")
+    p.add_argument("--no-pool", action="store_true",
+                   help="inverters: leave out the corpus's unlabelled pool (built with `data build --pool`)")
     p.add_argument("--synthetic-share", type=float, metavar="S",
                    help="share (0-1) of each class's draws taken from synthesised clips such as DrumSynth renders "
                         "(default: in proportion to their number)")
@@ -52,7 +54,7 @@ def command_line(args: argparse.Namespace) -> str:
             parts += ["--" + flag.replace("_", "-"), str(v)]
     for item in args.set:
         parts += ["--set", item]
-    for flag in ("resume", "no_augment", "quiet"):
+    for flag in ("resume", "no_augment", "no_pool", "quiet"):
         if getattr(args, flag):
             parts.append("--" + flag.replace("_", "-"))
     return shlex.join(parts)
@@ -78,8 +80,11 @@ def run_train(args: argparse.Namespace) -> int:
         if not 0.0 <= args.synthetic_share <= 1.0:
             raise ValueError(f"--synthetic-share {args.synthetic_share}: use a value in [0, 1]")
         overrides["synthetic_share"] = args.synthetic_share
+    if args.no_pool:
+        overrides["use_pool"] = False
     if args.resume:
         fixed = [f for f, v in (("--preset", args.preset), ("--seed", args.seed), ("--no-augment", args.no_augment),
+                                ("--no-pool", args.no_pool),
                                 ("--set", args.set),
                                 ("--synthetic-share", args.synthetic_share is not None),
                                 ("--val-every", args.val_every), ("--ckpt-every", args.ckpt_every),

@@ -77,12 +77,16 @@ class Task:
 
     def _batch(self, idx: np.ndarray, rows: np.ndarray, step: int, gain: bool) -> torch.Tensor:
         """This rank's clips of a global batch ``idx`` (shard ``rows``), augmented. Returns (b, N)."""
-        wave = load_clips(self.corpus, idx[rows]).to(self.device)
+        wave = self._load(idx[rows]).to(self.device)
         a = self.tcfg.augment
         if a.pitch or a.filter or (a.gain and gain):
             p = aug.draw(len(idx), a, step_generator(self.seed, step, STREAM_AUGMENT), gain=gain)
             wave = aug.apply(wave, p.select(torch.from_numpy(rows)), self.cfgs.audio.sample_rate)
         return wave
+
+    def _load(self, idx: np.ndarray) -> torch.Tensor:
+        """Clips ``idx`` (rows of the corpus audio) as a (len(idx), N) tensor."""
+        return load_clips(self.corpus, idx)
 
     def extra_state(self) -> dict:
         """Task state saved in checkpoints besides the model (e.g. the standardiser)."""
@@ -163,8 +167,27 @@ class _InverterTask(Task):
 
     def __init__(self, corpus: Corpus, cfgs: RunConfigs, info: dist.DistInfo):
         super().__init__(corpus, cfgs, info)
-        self.sampler = RandomBatchSampler(self.train_idx, cfgs.train.batch_size, self.seed,
-                                          self.train_synthetic, cfgs.train.synthetic_share)
+        # the unlabelled pool, if used, extends the training rows: row len(corpus) + p is pool clip p
+        self.pool = corpus.pool if cfgs.train.use_pool and corpus.pool is not None and len(corpus.pool) else None
+        rows, synthetic = self.train_idx, self.train_synthetic
+        if self.pool is not None:
+            rows = np.concatenate([rows, len(corpus) + np.arange(len(self.pool))])
+            synthetic = np.concatenate([synthetic, np.zeros(len(self.pool), dtype=bool)])  # recordings
+        self.sampler = RandomBatchSampler(rows, cfgs.train.batch_size, self.seed, synthetic,
+                                          cfgs.train.synthetic_share)
+
+    def _load(self, idx: np.ndarray) -> torch.Tensor:
+        n = len(self.corpus)
+        if self.pool is None or np.all(idx < n):
+            return load_clips(self.corpus, idx)
+        out = torch.empty(len(idx), self.corpus.n_samples)
+        lab = idx < n
+        if lab.any():
+            out[torch.from_numpy(lab)] = load_clips(self.corpus, idx[lab])
+        p = idx[~lab] - n
+        uniq, inverse = np.unique(p, return_inverse=True)
+        out[torch.from_numpy(~lab)] = torch.from_numpy(np.asarray(self.pool[uniq], dtype=np.float32)[inverse])
+        return out
 
     def _run(self, net: nn.Module, wave: torch.Tensor) -> tuple:
         """(losses, …) for clips ``wave`` (B, N)."""
