@@ -110,6 +110,7 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
 
     all_threads = os.cpu_count() or 1
     eng = Engine(model, device="cpu")
+    others = {str(o): Engine(o, device="cpu") for o in against}  # a wrong path fails now, not after minutes
     b, g = eng.bundle, eng.generator
     cls = eng.classes[0]
     z = torch.as_tensor(eng.sample_prior(1, 0))
@@ -180,11 +181,11 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
             out[f"bench/{name}"] = entry
             del net
     out["bench/n_frames"] = int(n_frames)
-    if against:
+    if others:
         out["bench/against"] = {}
-    for other in against:
-        say(f"{other}, 1 thread")
-        out["bench/against"][str(other)] = _against(eng, other, out, runs, max_seconds)
+    for name, o in others.items():
+        say(f"{name}, 1 thread")
+        out["bench/against"][name] = _against(o, out, runs, max_seconds)
     if onnx:
         say("ONNX engine (onnxruntime) beside the torch one")
         out["bench/onnx"] = onnx_vs_torch(b, out, runs, max_seconds, all_threads)
@@ -201,10 +202,9 @@ def _stage_calls(eng: Engine) -> dict:
     return {"inverter": lambda: g.inverter(mel), "generate": lambda: eng.generate(cls, z=z[0].numpy())}
 
 
-def _against(eng: Engine, other, out: dict, runs: int, max_seconds: float) -> dict:
-    """Another bundle's single-thread inverter and generate latency, and this model's (already in ``out``)
-    ratio to each: below 1, this model is faster."""
-    o = Engine(other, device="cpu")
+def _against(o: Engine, out: dict, runs: int, max_seconds: float) -> dict:
+    """Another bundle's engine ``o``: its single-thread inverter and generate latency, and this model's (already
+    in ``out``) ratio to each: below 1, this model is faster."""
     rec: dict = {"sample_rate": o.sample_rate, "inverter_kind": o.bundle.inverter_kind}
     with torch_threads(1):
         for name, fn in _stage_calls(o).items():
