@@ -352,7 +352,8 @@ def test_cli_build_at_44k_with_a_decay_fade(tmp_path, samples, capsys):
 
 def test_unlabelled_pool(tmp_path, samples, built):
     """`pool=True` keeps the hits that only lack a class (a conga, an unnamed blip) for the inverters, leaves out
-    a near copy of a held-out clip and a file already in the corpus, and leaves the labelled corpus as it was."""
+    a near copy of a held-out clip, a near copy of another pool clip and non-percussion (a loop), and leaves the
+    labelled corpus as it was."""
     out0, info0 = built
     c0 = load_corpus(out0)
     test_row = next(it for it in c0.items if it["split"] == "test")
@@ -361,7 +362,9 @@ def test_unlabelled_pool(tmp_path, samples, built):
     extra.mkdir()
     rng = np.random.default_rng(5)
     sf.write(extra / "conga_1.wav", 0.7 * synth("tom", sr=44100, rng=rng), 44100, subtype="PCM_16")
-    sf.write(extra / "blip.wav", 0.7 * synth("rim", sr=44100, rng=rng), 44100, subtype="PCM_16")
+    blip = 0.7 * synth("rim", sr=44100, rng=rng)
+    sf.write(extra / "blip.wav", blip, 44100, subtype="PCM_16")
+    sf.write(extra / "blop.wav", 0.25 * blip, 44100, subtype="PCM_16")  # the blip again, quieter: a near duplicate
     x, sr = sf.read(test_row["path"])  # the held-out hit, a little noisier, under a name with no class
     sf.write(extra / "mystery.wav", x + 1e-3 * rng.standard_normal(x.shape), sr, subtype="PCM_16")
     x, sr = sf.read(train_row["path"])  # a training hit's near copy may stay: it is training material already
@@ -376,7 +379,8 @@ def test_unlabelled_pool(tmp_path, samples, built):
     assert c.pool.shape == (3, N) and c.pool.dtype == np.float32 and info["pool"]["n_clips"] == 3
     assert np.allclose(np.abs(np.asarray(c.pool)).max(axis=1), 1.0, atol=1e-6)  # prepared like the corpus
     left = {Path(e["path"]).name: e for e in info["pool"]["left_out"]}
-    assert set(left) == {"mystery.wav"} and left["mystery.wav"]["reason"] == "similar to a held-out clip"
+    assert set(left) == {"mystery.wav", "blop.wav"} and left["blop.wav"]["reason"] == "near duplicate"
+    assert left["mystery.wav"]["reason"] == "similar to a held-out clip"
     assert test_row["id"] in left["mystery.wav"]["detail"]
     assert info["pool"]["reasons"] == {"hand drum": 1, "no class keyword": 2}
     assert c.summary()["pool_clips"] == 3 and "pool_clips" not in c0.summary()

@@ -149,7 +149,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kit", action="append", default=None,
                    help="kit.json or kit folder; repeat for more (program change p plays kit p mod n)")
     p.add_argument("--seed", type=int, default=0, help="without --kit: the seed of the kit (program p: seed p)")
-    p.add_argument("--sample-rate", type=int, default=None, help="output rate (default: the model's, 22050)")
+    p.add_argument("--sample-rate", type=int, default=None, help="output rate (default: the model's own)")
     p.add_argument("--channel", default="10", help="MIDI channel 1..16 to play, or 'all' (default 10, GM drums)")
     p.add_argument("--cc", default="x=16,y=17,fine=18", help=cc_help)
     p.add_argument("--float", action="store_true", help="write 32-bit float samples (default 16-bit)")
