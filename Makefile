@@ -9,12 +9,13 @@ demo: setup
 	.venv/bin/neuraldrum kit -o kit --seed 0
 	@echo "the kit's WAV files (one per class) and kit.json are in $(CURDIR)/kit/"
 
-# the real drum corpus from the Debian libraries (what the default model was trained on)
+# the real drum corpus from the Debian libraries at 22.05 kHz (what the 22.05 kHz model, the default until
+# 2026-11-27, was trained on)
 corpus: setup
 	.venv/bin/neuraldrum data build --out corpus
 	.venv/bin/neuraldrum data stats corpus
 
-# the same libraries at 44.1 kHz, ringing sounds faded as if damped (the cpu44 preset's corpus)
+# the same libraries at 44.1 kHz, ringing sounds faded as if damped: what the default model was trained on (cpu44)
 corpus44: setup
 	.venv/bin/neuraldrum data build --out corpus44 --sample-rate 44100 --fade-shape decay
 
