@@ -412,3 +412,20 @@ def test_train_no_pool_flag_is_recorded(tiny_corpus, tmp_path):
     ck = load_checkpoint(run / "last.pt")
     assert ck["configs"]["train"]["use_pool"] is False
     assert "--no-pool" in json.loads((run / "command.json").read_text())["command"]
+
+
+def test_playing_engine_names_the_bundle_asked_for(vocos_bundle, tmp_path):
+    """Bundles with the same weights share one cached ONNX export; each is shown under its own name, not the
+    name of the bundle that happened to fill the cache (the web page said "v2" for the default)."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from neuraldrum.engine import playing_engine
+
+    twin = tmp_path / "twin-name"
+    shutil.copytree(vocos_bundle, twin)
+    quiet = lambda msg: None  # noqa: E731
+    first = playing_engine(vocos_bundle, cache=tmp_path / "cache", say=quiet)
+    second = playing_engine(twin, cache=tmp_path / "cache", say=quiet)
+    assert first.model_path == second.model_path  # one cache entry
+    assert (first.model_name, second.model_name) == (vocos_bundle.name, "twin-name")

@@ -361,10 +361,12 @@ def playing_engine(model: Any = None, threads: Optional[int] = None, backend: st
     sha = read_meta(model or DEFAULT_BUNDLE)["weights"]["sha256"]
     root = Path(cache or os.environ.get("NEURALDRUM_CACHE") or Path.home() / ".cache" / "neuraldrum")
     folder = root / f"onnx-{sha[:16]}-{__version__}-r{GRAPHS_REVISION}"
+    name = Path(model or DEFAULT_BUNDLE).name  # the cache is shared by bundles with these weights: name the asked one
     if (folder / "generator.onnx").is_file():
         try:
             eng = Engine(folder, threads=threads, backend="onnx")
             if eng.model_sha256 == sha:
+                eng.model_name = name
                 return eng
             say(f"the cached ONNX engine in {folder} is for another model: exporting again")
         except (ValueError, OSError) as e:  # a damaged cache entry is rebuilt, not trusted
@@ -379,4 +381,6 @@ def playing_engine(model: Any = None, threads: Optional[int] = None, backend: st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         export(model, "onnx", folder)
-    return Engine(folder, threads=threads, backend="onnx")
+    eng = Engine(folder, threads=threads, backend="onnx")
+    eng.model_name = name
+    return eng
