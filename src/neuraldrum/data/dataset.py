@@ -32,9 +32,15 @@ def load_clips(corpus: Corpus, idx: Sequence[int]) -> torch.Tensor:
     Returns:
         (len(idx), n_samples) float32 tensor (a copy; the memmap is read in ascending row order).
     """
+    return read_rows(corpus.audio, idx)
+
+
+def read_rows(array: np.ndarray, idx: Sequence[int]) -> torch.Tensor:
+    """Rows ``idx`` of a (memory-mapped) 2-D array as a float32 tensor copy, repeats allowed, read in ascending
+    row order."""
     idx = np.asarray(idx, dtype=np.int64)
     uniq, inverse = np.unique(idx, return_inverse=True)
-    rows = np.asarray(corpus.audio[uniq], dtype=np.float32)
+    rows = np.asarray(array[uniq], dtype=np.float32)
     return torch.from_numpy(rows[inverse])
 
 

@@ -19,7 +19,7 @@ from ..config import AudioConfig, MelConfig, TrainConfig, check_shapes
 from ..data import augment as aug
 from ..data.corpus import Corpus
 from ..data.dataset import (STREAM_AUGMENT, STREAM_PRIOR, BalancedBatchSampler, RandomBatchSampler, fixed_subset,
-                            load_clips, shard, step_generator)
+                            load_clips, read_rows, shard, step_generator)
 from ..models import build_model
 from ..models.mcnn import gate
 from . import dist
@@ -184,9 +184,7 @@ class _InverterTask(Task):
         lab = idx < n
         if lab.any():
             out[torch.from_numpy(lab)] = load_clips(self.corpus, idx[lab])
-        p = idx[~lab] - n
-        uniq, inverse = np.unique(p, return_inverse=True)
-        out[torch.from_numpy(~lab)] = torch.from_numpy(np.asarray(self.pool[uniq], dtype=np.float32)[inverse])
+        out[torch.from_numpy(~lab)] = read_rows(self.pool, idx[~lab] - n)
         return out
 
     def _run(self, net: nn.Module, wave: torch.Tensor) -> tuple:
