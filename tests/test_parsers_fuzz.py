@@ -98,7 +98,7 @@ def _hydrogen(root: Path, data: bytes) -> list:
 def test_hydrogen_seed_and_hostile_xml(kit_dir):
     good = _hydrogen(kit_dir, KIT_XML)
     assert [c.label for c in good] == ["kick", "kick", "snare", "hh_open"]
-    for hostile in (BOMB, XXE, b"", b"\xff\xfe<x/>", b"<a>" * 10000):
+    for hostile in (BOMB, XXE, b"", b"\xff\xfe<x/>", b"<a>" * 10000, b"<?xml version=\"\" encoding=\"U\"?>"):
         (bad,) = _hydrogen(kit_dir, hostile)
         assert bad.label is None and bad.rule.startswith("unreadable drumkit.xml"), bad.rule
 

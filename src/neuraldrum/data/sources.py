@@ -152,8 +152,8 @@ def _parse_xml(path: Path) -> ET.Element:
 
     Raises:
         OSError: the file cannot be read.
-        ET.ParseError, ValueError: not well-formed XML, or an entity declaration (defusedxml's errors are
-            ValueErrors).
+        ET.ParseError, ValueError: not well-formed XML, an unknown declared encoding, or an entity declaration
+            (defusedxml's errors are ValueErrors).
     """
     from defusedxml.ElementTree import fromstring
 
@@ -161,7 +161,10 @@ def _parse_xml(path: Path) -> ET.Element:
         data = f.read(MAX_XML_BYTES + 1)
     if len(data) > MAX_XML_BYTES:
         raise ValueError(f"larger than {MAX_XML_BYTES >> 20} MB")
-    return fromstring(data)
+    try:
+        return fromstring(data)
+    except LookupError as e:  # <?xml … encoding="U"?>: a codec Python does not know
+        raise ValueError(str(e)) from None
 
 
 def _inside(path: Path, folder: Path) -> bool:
