@@ -149,13 +149,18 @@ def reconstruction(engine: Engine, corpus: Corpus, split: str = "test", limit: O
 
 # ---------------------------------------------------------------- the listener and generation
 
-@torch.inference_mode()
 def _listen(engine: Engine, waves: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(B, N) → class probabilities (B, C), classifier embeddings (B, E), log-Mels (B, n_mels, T)."""
-    clf = engine.bundle.classifier
+    """The bundle's own listener: :func:`listen` with its classifier and Mel front end."""
+    return listen(engine.bundle.classifier, engine.frontend, waves, batch)
+
+
+@torch.inference_mode()
+def listen(clf, frontend, waves: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(B, N) waves through ``frontend`` (wave → log-Mel) and the classifier ``clf`` → class probabilities (B, C),
+    classifier embeddings (B, E), log-Mels (B, n_mels, T)."""
     probs, embs, logs = [], [], []
     for s in range(0, len(waves), batch):
-        lm = engine.frontend(torch.as_tensor(np.asarray(waves[s:s + batch], dtype=np.float32)))
+        lm = frontend(torch.as_tensor(np.asarray(waves[s:s + batch], dtype=np.float32)))
         e = clf.embed(lm)
         probs.append(torch.softmax(clf.out(e), dim=1).numpy())
         embs.append(e.numpy())

@@ -23,15 +23,11 @@ from . import metrics as M
 from .taxonomy import CLASSES
 
 
-@torch.inference_mode()
-def _hear(clf, fe, waves: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def _hear(clf, fe, waves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(B, N) waves → the listener's class probabilities (B, C) and embeddings (B, E)."""
-    probs, embs = [], []
-    for s in range(0, len(waves), batch):
-        e = clf.embed(fe(torch.as_tensor(np.ascontiguousarray(waves[s:s + batch], dtype=np.float32))))
-        probs.append(torch.softmax(clf.out(e), dim=1).numpy())
-        embs.append(e.numpy())
-    return np.concatenate(probs), np.concatenate(embs)
+    from .evaluate import listen
+
+    return listen(clf, fe, waves)[:2]
 
 
 def to_rate(waves: np.ndarray, sr_in: int, sr_out: int, n_samples: int) -> np.ndarray:
@@ -45,12 +41,17 @@ def to_rate(waves: np.ndarray, sr_in: int, sr_out: int, n_samples: int) -> np.nd
     return out
 
 
-def _scores(y: np.ndarray, p: np.ndarray, e: np.ndarray, e_real: np.ndarray, seed: int) -> dict:
+def _accuracy(y: np.ndarray, p: np.ndarray) -> dict:
+    """Class accuracy of probabilities ``p`` (B, C) for true classes ``y``: overall, balanced, per class."""
     pred = p.argmax(1)
     per = {c: float((pred[y == i] == i).mean()) for i, c in enumerate(CLASSES) if np.any(y == i)}
-    kid, kid_std = M.kernel_inception_distance(e, e_real, seed=seed)
     return {"class_acc": float((pred == y).mean()), "balanced_acc": float(np.mean(list(per.values()))),
-            "class_acc_per_class": per, "fd": M.frechet_distance(e, e_real), "kid": kid, "kid_std": kid_std}
+            "class_acc_per_class": per}
+
+
+def _scores(y: np.ndarray, p: np.ndarray, e: np.ndarray, e_real: np.ndarray, seed: int) -> dict:
+    kid, kid_std = M.kernel_inception_distance(e, e_real, seed=seed)
+    return {**_accuracy(y, p), "fd": M.frechet_distance(e, e_real), "kid": kid, "kid_std": kid_std}
 
 
 def judge(models: dict[str, Path], listener: Path, data: Path, per_class: int = 50, seed: int = 0,
@@ -78,12 +79,9 @@ def judge(models: dict[str, Path], listener: Path, data: Path, per_class: int = 
     idx = corpus.indices(split)
     y_real = corpus.labels(idx)
     p_real, e_real = _hear(clf, fe, corpus.audio[idx])
-    pred = p_real.argmax(1)
-    per = {c: float((pred[y_real == i] == i).mean()) for i, c in enumerate(CLASSES) if np.any(y_real == i)}
     out: dict = {"listener": str(listener), "data": str(data), "split": split, "n_real": int(len(idx)),
                  "sample_rate": corpus.sample_rate, "per_class": per_class, "seed": seed,
-                 "real": {"class_acc": float((pred == y_real).mean()), "balanced_acc": float(np.mean(list(per.values()))),
-                          "class_acc_per_class": per},
+                 "real": _accuracy(y_real, p_real),
                  "models": {}}
     for name, path in tqdm(models.items(), desc="judge", disable=not progress):
         eng = Engine(path, device="cpu")

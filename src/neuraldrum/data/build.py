@@ -303,7 +303,6 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         FileNotFoundError: nothing to build from, or a folder that does not exist.
         ValueError: bad options, or no clip survived.
     """
-    from tqdm import tqdm
 
     t0 = time.time()
     if sample_rate <= 0 or n_samples <= 0:
@@ -331,34 +330,17 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
             todo.append(c)
         seen_ids.add(c.id)
 
-    kept: list[Candidate] = []
-    clips: list[np.ndarray] = []
-    peaks: list[float] = []
+    def load_clip(c: Candidate) -> tuple[np.ndarray, float]:
+        return prepare_clip(c.load(sample_rate, max_seconds), n_samples, sample_rate, fade_ms, c.path, fade_shape)
+
+    def plausible(c: Candidate, clip: np.ndarray) -> Optional[tuple[str, str]]:
+        why = implausible(clip, c.label, sample_rate)
+        return ("implausible spectrum for the class", f"{c.label}: {why}") if why else None
+
     by_path: dict[str, str] = {}
     by_digest: dict[str, str] = {}
-    for c in tqdm(todo, desc="corpus", unit="clip", disable=not progress, dynamic_ncols=True):
-        if c.path in by_path:
-            exclusions.append(_exclusion(c, "exact duplicate", f"same file as {by_path[c.path]}"))
-            continue
-        by_path[c.path] = c.id
-        try:
-            clip, peak = prepare_clip(c.load(sample_rate, max_seconds), n_samples, sample_rate, fade_ms, c.path,
-                                      fade_shape)
-        except AudioError as e:
-            exclusions.append(_exclusion(c, e.reason))
-            continue
-        why = implausible(clip, c.label, sample_rate)
-        if why:
-            exclusions.append(_exclusion(c, "implausible spectrum for the class", f"{c.label}: {why}"))
-            continue
-        digest = hashlib.sha1(clip.tobytes()).hexdigest()
-        if digest in by_digest:
-            exclusions.append(_exclusion(c, "exact duplicate", f"same samples as {by_digest[digest]}"))
-            continue
-        by_digest[digest] = c.id
-        kept.append(c)
-        clips.append(clip)
-        peaks.append(peak)
+    kept, clips, peaks = _load_distinct(todo, load_clip, by_path, by_digest, exclusions, plausible,
+                                        desc="corpus", progress=progress)
     if not kept:
         raise ValueError("no usable clip: every candidate was excluded "
                          f"({_summary(exclusions)})")
@@ -394,9 +376,9 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
     pool_out = None
     if pool:
         held_out = np.asarray([r["split"] != "train" for r in rows])
-        pool_out = _build_pool(pool_todo, audio[held_out], [r["id"] for r, h in zip(rows, held_out) if h],
-                               by_path, by_digest, sample_rate, n_samples, fade_ms, fade_shape, max_seconds,
-                               near_threshold, link_threshold, progress)
+        pool_out = _build_pool(pool_todo, load_clip, audio[held_out],
+                               [r["id"] for r, h in zip(rows, held_out) if h], by_path, by_digest, sample_rate,
+                               n_samples, near_threshold, link_threshold, progress)
     info = {
         "format": CORPUS_FORMAT,
         "version": __version__,
@@ -422,37 +404,52 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
     return info
 
 
-def _build_pool(cands: list[Candidate], held_audio: np.ndarray, held_ids: list[str], by_path: dict[str, str],
-                by_digest: dict[str, str], sample_rate: int, n_samples: int, fade_ms: float, fade_shape: str,
-                max_seconds: float, near_threshold: float, link_threshold: float,
-                progress: bool) -> tuple[np.ndarray, list[dict], dict]:
-    """The unlabelled pool (module docstring, step 6): (audio (P, n_samples), rows, summary with every item
-    left out and why). ``by_path``/``by_digest`` hold the labelled corpus's files and clips (extended here)."""
+def _load_distinct(cands: Sequence[Candidate], load_clip, by_path: dict[str, str], by_digest: dict[str, str],
+                   excluded: list[dict], check=None, desc: str = "corpus",
+                   progress: bool = True) -> tuple[list[Candidate], list[np.ndarray], list[float]]:
+    """Each candidate's prepared clip (``load_clip(c)`` → (clip, original peak)), less files and clips seen
+    before (``by_path``, ``by_digest``: {path or clip digest: id}, extended here), unreadable ones and those
+    ``check(c, clip)`` refuses (it returns (reason, detail) or None); each one left out goes to ``excluded``.
+    Returns the kept candidates, their clips and peaks."""
     from tqdm import tqdm
 
     kept: list[Candidate] = []
     clips: list[np.ndarray] = []
     peaks: list[float] = []
-    left_out: list[dict] = []
-    for c in tqdm(cands, desc="pool", unit="clip", disable=not progress, dynamic_ncols=True):
+    for c in tqdm(cands, desc=desc, unit="clip", disable=not progress, dynamic_ncols=True):
         if c.path in by_path:
-            left_out.append(_exclusion(c, "exact duplicate", f"same file as {by_path[c.path]}"))
+            excluded.append(_exclusion(c, "exact duplicate", f"same file as {by_path[c.path]}"))
             continue
         by_path[c.path] = c.id
         try:
-            clip, peak = prepare_clip(c.load(sample_rate, max_seconds), n_samples, sample_rate, fade_ms, c.path,
-                                      fade_shape)
+            clip, peak = load_clip(c)
         except AudioError as e:
-            left_out.append(_exclusion(c, e.reason))
+            excluded.append(_exclusion(c, e.reason))
+            continue
+        refused = check(c, clip) if check is not None else None
+        if refused:
+            excluded.append(_exclusion(c, *refused))
             continue
         digest = hashlib.sha1(clip.tobytes()).hexdigest()
         if digest in by_digest:
-            left_out.append(_exclusion(c, "exact duplicate", f"same samples as {by_digest[digest]}"))
+            excluded.append(_exclusion(c, "exact duplicate", f"same samples as {by_digest[digest]}"))
             continue
         by_digest[digest] = c.id
         kept.append(c)
         clips.append(clip)
         peaks.append(peak)
+    return kept, clips, peaks
+
+
+def _build_pool(cands: list[Candidate], load_clip, held_audio: np.ndarray, held_ids: list[str],
+                by_path: dict[str, str], by_digest: dict[str, str], sample_rate: int, n_samples: int,
+                near_threshold: float, link_threshold: float, progress: bool) -> tuple[np.ndarray, list[dict], dict]:
+    """The unlabelled pool (module docstring, step 6): (audio (P, n_samples), rows, summary with every item
+    left out and why). ``load_clip`` prepares a clip as the corpus does; ``by_path``/``by_digest`` hold the
+    labelled corpus's files and clips (extended here)."""
+    left_out: list[dict] = []
+    kept, clips, peaks = _load_distinct(cands, load_clip, by_path, by_digest, left_out, desc="pool",
+                                        progress=progress)
     H = len(held_audio)
     audio = np.stack(clips) if clips else np.zeros((0, n_samples), np.float32)
     drop: dict[int, tuple[str, str]] = {}
