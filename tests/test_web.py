@@ -25,7 +25,7 @@ from neuraldrum.export.sfz import kit_sfz  # noqa: E402
 from neuraldrum.kit import DEFAULT_NOTES, Kit, write_kit  # noqa: E402
 from neuraldrum.web import uploads  # noqa: E402
 from neuraldrum.web.app import STATIC, create_app  # noqa: E402
-from neuraldrum.web.live import unpack_sound  # noqa: E402
+from neuraldrum.web.live import pack_sound, unpack_sound  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +273,41 @@ def test_ws_renders_sounds_of_the_right_length(client, engine):
         assert h["sample_rate"] == engine.sample_rate and len(h["map"]) == 2 and h["render_ms"] >= 0
         ws.send_text(json.dumps({"type": "ping", "id": "p"}))
         assert json.loads(ws.receive_text()) == {"type": "pong", "id": "p"}
+
+
+def test_ws_sound_is_the_engine_sound_in_16_bits(client, engine):
+    """The sound that arrives is the engine's own render of the voice, rounded 96 dB under its peak, in half
+    the bytes of float32."""
+    voice = {"class": "snare", "controls": {"x": -0.3, "y": 0.5}}
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(render_msg(1, voice))
+        data = ws.receive_bytes()
+    h, w = unpack_sound(data)
+    from neuraldrum.voice import Voice
+
+    ref = engine.render([Voice.from_dict(voice)])[0]
+    peak = float(np.abs(ref).max())
+    assert h["format"] == "s16" and peak > 0
+    assert np.abs(w - ref).max() <= peak / 32767 * 0.5 + 1e-7 * peak
+    assert len(data) < 2 * engine.n_samples + 1024
+
+
+def test_sound_message_formats():
+    """int16 scaled to the peak (the peak itself exact), float32 exact, silence stays silence, and an
+    unknown format is refused."""
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal(1001) * 0.3).astype(np.float32)
+    h, got = unpack_sound(pack_sound({"id": 3}, w))
+    assert h["id"] == 3 and h["format"] == "s16" and got.dtype == np.float32 and got.shape == w.shape
+    i = int(np.abs(w).argmax())
+    assert got[i] == pytest.approx(w[i], rel=1e-6)
+    assert 0 < np.abs(got - w).max() <= np.abs(w).max() / 65534 * 1.0001
+    h, got = unpack_sound(pack_sound({"id": 4}, w, fmt="f32"))
+    assert h["format"] == "f32" and np.array_equal(got, w)
+    _, got = unpack_sound(pack_sound({}, np.zeros(10, np.float32)))
+    assert np.array_equal(got, np.zeros(10, np.float32))
+    with pytest.raises(ValueError, match="sound format"):
+        pack_sound({}, w, fmt="mp3")
 
 
 def test_ws_latest_wins_answers_every_move(client):

@@ -101,6 +101,21 @@ def test_drag_the_pad_hear_sounds_of_the_right_length(page, engine):
     page.wait_for_function(f"nd.received > {before}", timeout=10000)
 
 
+def test_page_reads_both_sound_formats(page):
+    """The page's decoder (net.js unpackSound) gives the samples Python's unpack_sound gives, for int16 and
+    float32 messages."""
+    from neuraldrum.web.live import pack_sound, unpack_sound
+
+    w = (np.random.default_rng(1).standard_normal(333) * 0.2).astype(np.float32)
+    for fmt in ("s16", "f32"):
+        msg = pack_sound({"id": 9}, w, fmt=fmt)
+        got = page.evaluate("async (b) => { const m = await import('/static/js/net.js');"
+                            " const r = m.unpackSound(new Uint8Array(b).buffer);"
+                            " return {id: r.header.id, s: Array.from(r.samples)}; }", list(msg))
+        want = unpack_sound(msg)[1]
+        assert got["id"] == 9 and np.allclose(np.float32(got["s"]), want, rtol=0, atol=1e-7), fmt
+
+
 def test_upload_a_wav_shows_its_class_and_recentres(page, engine, tmp_path):
     t = np.arange(11025) / 22050
     f = tmp_path / "my kick.wav"

@@ -8,9 +8,12 @@ Messages from the page are JSON text::
 ``stream`` (optional, 1–32 of ``A-Z a-z 0-9 _ . : -``) names a control: while a request of the same stream of
 the same connection still waits, a new one replaces it (the sound service's latest-wins). Replies:
 
-- a **sound**: one binary message, ``uint32 LE h`` · ``h bytes of JSON header`` · ``float32 LE samples``, the
+- a **sound**: one binary message, ``uint32 LE h`` · ``h bytes of JSON header`` · ``int16 LE samples``, the
   header padded with spaces so the samples start 4-byte aligned. Header: ``{"type": "sound", "id", "stream",
-  "n", "sample_rate", "render_ms", "map": [x, y]}`` (``render_ms``: submit → sound ready, in the server).
+  "n", "sample_rate", "render_ms", "map": [x, y], "format": "s16", "scale"}`` (``render_ms``: submit → sound
+  ready, in the server); sample i is ``int16[i] · scale``, ``scale`` = the sound's peak / 32767, so the
+  rounding stays 96 dB under each sound's own peak, and a 1 s sound at 44.1 kHz is 88 KB instead of 176.
+  (``"format": "f32"`` or none: float32 LE samples; :func:`unpack_sound` and the page read both.)
 - ``{"type": "superseded", "id"}``: a newer move of the same stream replaced it (no sound comes).
 - ``{"type": "error", "id", "message"}``: a bad message, a bad voice (the message names the field) or an
   overloaded service. The connection stays open; nothing a page sends can stop the server.
@@ -68,17 +71,32 @@ def same_origin(headers) -> bool:
     return urlsplit(origin).netloc.lower() == (headers.get("host") or "").lower()
 
 
-def pack_sound(header: dict, wave: np.ndarray) -> bytes:
-    """The binary sound message: length-prefixed JSON header, padded to 4 bytes, then float32 LE samples."""
+def pack_sound(header: dict, wave: np.ndarray, fmt: str = "s16") -> bytes:
+    """The binary sound message: length-prefixed JSON header, padded to 4 bytes, then the samples as int16
+    scaled to the sound's peak (``fmt="s16"``, header ``format`` and ``scale``) or as float32 (``"f32"``)."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if fmt == "s16":
+        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+        scale = peak / 32767.0 if peak > 0 and np.isfinite(peak) else 1.0
+        body = np.clip(np.rint(wave / scale), -32767, 32767).astype("<i2").tobytes()
+        header = {**header, "format": "s16", "scale": scale}
+    elif fmt == "f32":
+        body = np.ascontiguousarray(wave, dtype="<f4").tobytes()
+        header = {**header, "format": "f32"}
+    else:
+        raise ValueError(f"sound format {fmt!r}: choose 's16' or 'f32'")
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-(4 + len(h)) % 4)
-    return struct.pack("<I", len(h)) + h + np.ascontiguousarray(wave, dtype="<f4").tobytes()
+    return struct.pack("<I", len(h)) + h + body
 
 
 def unpack_sound(data: bytes) -> tuple[dict, np.ndarray]:
     """Inverse of :func:`pack_sound`: (header, samples (n,) float32)."""
     (h,) = struct.unpack_from("<I", data)
-    return json.loads(data[4:4 + h]), np.frombuffer(data, dtype="<f4", offset=4 + h)
+    header = json.loads(data[4:4 + h])
+    if header.get("format", "f32") == "s16":
+        return header, np.frombuffer(data, dtype="<i2", offset=4 + h).astype(np.float32) * np.float32(header["scale"])
+    return header, np.frombuffer(data, dtype="<f4", offset=4 + h)
 
 
 class Connection:

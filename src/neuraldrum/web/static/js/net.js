@@ -14,11 +14,15 @@ export async function api(path, body, raw = false) {
   return type.includes("application/json") ? r.json() : r.blob();
 }
 
-// A binary sound message: uint32 LE header length h, h bytes of JSON, float32 LE samples (4-byte aligned).
+// A binary sound message: uint32 LE header length h, h bytes of JSON, then the samples (4-byte aligned):
+// int16 LE times header.scale when header.format is "s16", else float32 LE.
 export function unpackSound(buf) {
   const h = new DataView(buf).getUint32(0, true);
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, h)));
-  return { header, samples: new Float32Array(buf, 4 + h) };
+  if (header.format !== "s16") return { header, samples: new Float32Array(buf, 4 + h) };
+  const q = new Int16Array(buf, 4 + h), samples = new Float32Array(q.length);
+  for (let i = 0; i < q.length; i++) samples[i] = q[i] * header.scale;
+  return { header, samples };
 }
 
 // The live connection. render(stream, voice) → Promise of {header, samples, ms} (ms: send → sound here), or
