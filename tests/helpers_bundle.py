@@ -1,4 +1,6 @@
 """A tiny randomly initialised bundle (no training needed) for engine, graph, service and kit tests."""
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -21,7 +23,12 @@ def random_bundle(out, inverter: str = "mcnn"):
     torch.manual_seed(0)
     p = tiny()
     wae, mcnn = ConditionalWAE(p.wae).eval(), MCNN(p.mcnn).eval()
-    if inverter == "vocos":
+    if inverter == "vocos_phase":  # phases summed over frames plus each frame's own term (made non-zero)
+        p = dataclasses.replace(p, vocos=dataclasses.replace(p.vocos, phase_advance=True, phase_offset=4))
+        mcnn = VocosInverter(p.vocos).eval()
+        torch.nn.init.normal_(mcnn.offset_up.weight, 0.0, 0.5)
+        inverter = "vocos"
+    elif inverter == "vocos":
         mcnn = VocosInverter(p.vocos).eval()
     for m in wae.modules():  # per-class FiLM starts as the identity; make the class matter, as after training
         if isinstance(m, ConditionalBatchNorm2d):

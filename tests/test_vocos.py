@@ -18,7 +18,7 @@ from neuraldrum.models.mcnn import MCNN
 from neuraldrum.models.vocos import ISTFT, VocosInverter, mel_prior_matrix
 from neuraldrum.train.checkpoint import load_checkpoint
 from neuraldrum.train.loop import train
-from neuraldrum.train.losses import mrstft_loss, stft_magnitude
+from neuraldrum.train.losses import mrstft_loss, phase_losses, stft_magnitude
 
 FAST = {"val_every": 5, "ckpt_every": 5, "log_every": 5}
 
@@ -134,6 +134,59 @@ def test_mrstft_loss_is_the_eval_measure():
     assert float(sc + lg) == pytest.approx(float(M.multi_resolution_stft(y.numpy(), x.numpy()).mean()), rel=2e-2)
 
 
+def _spec(x, n_fft=256, hop=64):
+    return torch.stft(x, n_fft, hop, n_fft, torch.hann_window(n_fft), center=True, return_complex=True)
+
+
+def test_phase_losses_measure_angles():
+    """Zero for the clip's own phases however unwrapped; a constant offset c is an instantaneous-phase error of
+    |c| and no group-delay or frequency error; a ramp of α per bin is a group-delay error of |α| and no frequency
+    error; uniformly random phases are π/2 off on average."""
+    import math
+
+    S = _spec(_clips(3))
+    phi = torch.angle(S)
+    k = torch.randint(-3, 4, phi.shape).float()
+    for v in phase_losses(phi + 2 * math.pi * k, S).values():
+        assert float(v) < 1e-5
+    off = phase_losses(phi - 2.5, S)
+    assert float(off["ip"]) == pytest.approx(2.5, abs=1e-4) and float(off["gd"]) < 1e-5 and float(off["iaf"]) < 1e-5
+    off = phase_losses(phi + 5.0, S)  # 5 rad is 2π − 5 ≈ 1.28 rad away
+    assert float(off["ip"]) == pytest.approx(2 * math.pi - 5.0, abs=1e-4)
+    bins = torch.arange(phi.shape[1], dtype=phi.dtype)[None, :, None]
+    ramp = phase_losses(phi + 0.4 * bins, S)
+    assert float(ramp["gd"]) == pytest.approx(0.4, abs=1e-4) and float(ramp["iaf"]) < 1e-5
+    rnd = phase_losses(torch.rand(phi.shape, generator=torch.Generator().manual_seed(0)) * 2 * math.pi, S)
+    for v in rnd.values():
+        assert float(v) == pytest.approx(math.pi / 2, abs=0.1)
+
+
+def test_phase_losses_weigh_loud_bins():
+    """A wrong phase where the clip is silent costs nothing; where it is loud it counts."""
+    S = _spec(_clips(2))
+    S[:, 40:] = 0  # silent above bin 40
+    phi = torch.angle(S)
+    wrong_quiet = phi.clone()
+    wrong_quiet[:, 60:] += 2.0
+    assert float(phase_losses(wrong_quiet, S)["ip"]) < 1e-6
+    wrong_loud = phi.clone()
+    wrong_loud[:, :40] += 2.0
+    assert float(phase_losses(wrong_loud, S)["ip"]) == pytest.approx(2.0, abs=1e-4)
+
+
+def test_vocos_phase_of_the_model_is_the_phase_it_plays():
+    """The phases ``forward(with_phase=True)`` reports are those of the frames it overlap-adds (so the phase loss
+    trains what is heard): re-analysing the output with a frame-exact STFT gives them back where loud."""
+    torch.manual_seed(0)
+    m = VocosInverter(dataclasses.replace(tiny().vocos, mel_prior=False)).eval()
+    mel = torch.rand(1, m.cfg.n_mels, 6) + 0.1
+    with torch.no_grad():
+        wave, phase = m(mel, with_phase=True)
+        assert torch.equal(wave, m(mel))
+        real, imag = m.spectrum(mel)
+    assert torch.allclose(torch.atan2(imag, real), torch.atan2(torch.sin(phase), torch.cos(phase)), atol=1e-5)
+
+
 # ---------------------------------------------------------------- training
 
 def test_vocos_training_learns_and_records(tiny_corpus, tmp_path):
@@ -144,6 +197,56 @@ def test_vocos_training_learns_and_records(tiny_corpus, tmp_path):
     ck = load_checkpoint(tmp_path / "v" / "last.pt")
     assert ck["task"] == "vocos" and float(ck["model"]["mel_prior"].abs().sum()) > 0  # the prior was fitted
     assert res["step"] == 30
+
+
+def test_vocos_phase_weight_adds_the_phase_losses(tiny_corpus, tmp_path):
+    """--set phase_weight=w: the logged loss is the spectral loss plus w · the mean of the three phase losses."""
+    run = tmp_path / "p"
+    train("vocos", tiny_corpus, run, "tiny", steps=2, overrides={**FAST, "log_every": 1, "model.phase_weight": 0.5},
+          progress=False)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    r = next(r for r in rows if "vocos/ip" in r)
+    expect = r["vocos/spectral"] + 0.5 * (r["vocos/ip"] + r["vocos/gd"] + r["vocos/iaf"]) / 3
+    assert r["vocos/loss"] == pytest.approx(expect, rel=1e-5)
+    assert 0 < r["vocos/ip"] < 3.2 and load_checkpoint(run / "last.pt")["configs"]["model"]["phase_weight"] == 0.5
+
+
+def test_phase_offset_is_a_per_frame_term_that_starts_at_zero():
+    """With phase_offset the model plays exactly what the same weights play without it until the offset head
+    learns; the offset adds to each frame's phase once (not summed over frames as the advance is)."""
+    torch.manual_seed(0)
+    base = dataclasses.replace(tiny().vocos, mel_prior=False, phase_advance=True)
+    a = VocosInverter(base).eval()
+    b = VocosInverter(dataclasses.replace(base, phase_offset=4)).eval()
+    missing = b.load_state_dict(a.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith(VocosInverter.INIT_OPTIONAL) for k in missing)
+    mel = torch.rand(2, base.n_mels, 5) + 0.1
+    with torch.no_grad():
+        assert torch.equal(a(mel), b(mel))
+        _, pa = a.mag_phase(mel)
+        b.offset_up.bias[3] = 0.7  # bin 3 of the first STFT frame of every Mel frame
+        _, pb = b.mag_phase(mel)
+    d = pb - pa  # (B, bins, T · r)
+    assert torch.allclose(d[:, 3, ::b.r], torch.full_like(d[:, 3, ::b.r], 0.7), atol=1e-5)
+    d[:, 3, ::b.r] = 0
+    assert d.abs().max() < 1e-5
+
+
+def test_init_may_lack_only_the_phase_offset(tiny_corpus, tmp_path, capsys):
+    """--init from a run without the offset head starts the new head at zero; weights missing anything else are
+    refused."""
+    train("vocos", tiny_corpus, tmp_path / "v", "tiny", steps=1, overrides={**FAST, "model.phase_advance": True},
+          progress=False)
+    train("vocos", tiny_corpus, tmp_path / "o", "tiny", steps=1, progress=False, init=tmp_path / "v",
+          overrides={**FAST, "model.phase_advance": True, "model.phase_offset": 4, "lr": 0.0})
+    src, dst = load_checkpoint(tmp_path / "v" / "last.pt"), load_checkpoint(tmp_path / "o" / "last.pt")
+    assert torch.equal(src["model"]["head.weight"], dst["model"]["head.weight"])
+    assert float(dst["model"]["offset_up.weight"].abs().sum()) == 0
+    sd = {k: v for k, v in src["model"].items() if not k.startswith("head.")}
+    torch.save({**src, "model": sd}, tmp_path / "nohead.pt")
+    with pytest.raises(ValueError, match="do not fit"):
+        train("vocos", tiny_corpus, tmp_path / "x", "tiny", steps=1, progress=False, init=tmp_path / "nohead.pt",
+              overrides={**FAST, "model.phase_advance": True})
 
 
 def test_vocos_gan_resume_is_exact(tiny_corpus, tmp_path):
@@ -235,6 +338,25 @@ def test_vocos_bundle_exports_to_onnx(vocos_bundle, tmp_path):
     s = ort.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
     names = [i.name for i in s.get_inputs()]
     got = s.run(None, dict(zip(names, (cls.numpy(), z.numpy()))))[0]
+    np.testing.assert_allclose(got, want, atol=2e-4)
+
+
+def test_phase_offset_bundle_loads_and_exports(tmp_path):
+    """A bundle whose inverter sums phases and adds each frame's own term loads as saved and plays the same
+    through ONNX."""
+    ort = pytest.importorskip("onnxruntime")
+    from neuraldrum.export.models import export
+
+    path = random_bundle(tmp_path / "b", inverter="vocos_phase")
+    b = load_bundle(path)
+    assert b.inverter.cfg.phase_offset == 4 and float(b.inverter.offset_up.weight.abs().sum()) > 0
+    export(path, "onnx", tmp_path / "onnx")
+    g = Generator(b)
+    cls, z = torch.arange(3) % 11, torch.randn(3, b.wae.cfg.latent_dim, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = g(cls, z).numpy()
+    s = ort.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
+    got = s.run(None, dict(zip([i.name for i in s.get_inputs()], (cls.numpy(), z.numpy()))))[0]
     np.testing.assert_allclose(got, want, atol=2e-4)
 
 

@@ -87,7 +87,7 @@ class VocosConfig:
     not per sample, so it stays cheap at 44.1 kHz.
 
     Trained on a multi-resolution STFT loss (spectral convergence + log-magnitude L1 at each ``resolutions``
-    triple) plus ``mel_weight`` · log-Mel L1; with ``adv_weight`` > 0 also against multi-resolution
+    triple) plus ``mel_weight`` · log-Mel L1, plus ``phase_weight`` · phase losses against the clip's own STFT; with ``adv_weight`` > 0 also against multi-resolution
     spectrogram discriminators (hinge loss) with feature matching (``fm_weight``)."""
 
     n_mels: int = 128
@@ -103,8 +103,11 @@ class VocosConfig:
     # the head predicts each frame's phase advance beyond the bin's own (see models.vocos); measured worse at 22.05 kHz
     # (validation loss 1.40 vs 1.17 after 750 steps, 2026-11-27), so off
     phase_advance: bool = False
+    phase_offset: int = 0  # > 0: plus each frame's own phase term from a head of this rank (see models.vocos)
     resolutions: tuple = (512, 128, 512, 1024, 256, 1024, 2048, 512, 2048)  # (n_fft, hop, win) triples, flat
     mel_weight: float = 1.0
+    # > 0: plus this · the magnitude-weighted phase losses on the inverse STFT's own grid (losses.phase_losses)
+    phase_weight: float = 0.0
     adv_weight: float = 0.0  # 0: no discriminators
     fm_weight: float = 2.0
     disc_channels: int = 32
@@ -259,6 +262,8 @@ def check_layers(wae: Optional[WAEConfig] = None, mcnn: Optional[MCNNConfig] = N
              "vocos.istft_hop", vocos.istft_hop, "a divisor of hop_length (at most 64 STFT frames per Mel frame)")
         need(ok_hop and _whole(vocos.n_fft, 2, MAX_N_FFT) and vocos.n_fft % vocos.istft_hop == 0,
              "vocos.n_fft", vocos.n_fft, "a multiple of istft_hop")
+        need(_whole(vocos.phase_offset, 0, MAX_WIDTH), "vocos.phase_offset", vocos.phase_offset,
+             f"a whole number from 0 to {MAX_WIDTH} (0: none)")
         need(_widths(vocos.resolutions, 3, 30) and len(vocos.resolutions) % 3 == 0, "vocos.resolutions",
              vocos.resolutions, "(n_fft, hop, win) triples of whole numbers")
     if classifier is not None:

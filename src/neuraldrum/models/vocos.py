@@ -16,7 +16,11 @@ weights). The network then starts from what Griffin-Lim starts from and learns t
 
 With ``phase_advance`` the head's phases are increments: frame j's phase is the sum over frames up to j of
 (the bin's own advance per hop, 2π·k·istft_hop/n_fft, plus the predicted deviation), so a steady partial at a
-bin's frequency is phase-coherent from frame to frame without being learnt (a phase vocoder's rule).
+bin's frequency is phase-coherent from frame to frame without being learnt (a phase vocoder's rule). A sum
+cannot place an onset, though: the phase across the bins of the frame where a hit starts (its group delay)
+depends on everything summed before it. ``phase_offset`` = R > 0 adds to each frame's phase a term of its own,
+not summed, from a rank-R head (``offset_down``, ``offset_up``; the latter zero at first, so a model whose
+weights lack it starts as it was).
 
 There is no mask and no gate: silence is a predicted magnitude near zero, so a sound's level falls as smoothly
 as the magnitudes do.
@@ -115,6 +119,8 @@ class VocosInverter(nn.Module):
         cfg: the architecture; kept as ``self.cfg`` so a checkpoint can rebuild the model.
     """
 
+    INIT_OPTIONAL = ("offset_down.", "offset_up.")  # `train --init` may start from weights without these
+
     def __init__(self, cfg: VocosConfig):
         super().__init__()
         if cfg.hop_length % cfg.istft_hop:
@@ -137,17 +143,29 @@ class VocosInverter(nn.Module):
             self.register_buffer("mel_prior", torch.zeros(self.n_bins, cfg.n_mels))
         self.use_prior = bool(cfg.mel_prior)
         self.phase_advance = bool(cfg.phase_advance)
+        if cfg.phase_offset:  # a low-rank head for each frame's own phase term (zero at first: see the docstring)
+            self.offset_down = nn.Linear(cfg.dim, cfg.phase_offset)
+            self.offset_up = nn.Linear(cfg.phase_offset, self.r * self.n_bins)
+            nn.init.zeros_(self.offset_up.weight)
+            nn.init.zeros_(self.offset_up.bias)
+        self.phase_offset = bool(cfg.phase_offset)
         self.advance_step = 2 * math.pi * cfg.istft_hop / cfg.n_fft  # a bin's phase advance per hop, over k
         self.log_floor = 1e-5
         self.max_log_mag = MAX_LOG_MAG
 
     def spectrum(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Real and imaginary STFT frames (B, n_fft/2+1, T · r) for a linear Mel (B, n_mels, T)."""
+        mag, phase = self.mag_phase(mel)
+        return mag * torch.cos(phase), mag * torch.sin(phase)
+
+    def mag_phase(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Magnitudes and (unwrapped) phases of the STFT frames, each (B, n_fft/2+1, T · r)."""
         x = self.embed(torch.log(mel.clamp(min=self.log_floor)))
         x = self.norm_in(x.transpose(1, 2)).transpose(1, 2)
         for blk in self.blocks:
             x = blk(x)
-        y = self.head(self.norm_out(x.transpose(1, 2)))  # (B, T, r · 2 · bins)
+        h = self.norm_out(x.transpose(1, 2))
+        y = self.head(h)  # (B, T, r · 2 · bins)
         B, T = y.shape[0], y.shape[1]
         y = y.reshape(B, T * self.r, 2, self.n_bins)
         logmag = y[:, :, 0]
@@ -159,12 +177,16 @@ class VocosInverter(nn.Module):
         if self.phase_advance:
             k = torch.arange(self.n_bins, dtype=phase.dtype, device=phase.device)
             phase = torch.cumsum(phase + self.advance_step * k, dim=1)
-        return (mag * torch.cos(phase)).transpose(1, 2), (mag * torch.sin(phase)).transpose(1, 2)
+        if self.phase_offset:
+            phase = phase + self.offset_up(self.offset_down(h)).reshape(B, T * self.r, self.n_bins)
+        return mag.transpose(1, 2), phase.transpose(1, 2)
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """Linear Mel (B, n_mels, T) → waveform (B, (T · r − 1) · istft_hop) (≥ (T − 1) · hop_length)."""
-        real, imag = self.spectrum(mel)
-        return self.istft(real, imag)
+    def forward(self, mel: torch.Tensor, with_phase: bool = False):
+        """Linear Mel (B, n_mels, T) → waveform (B, (T · r − 1) · istft_hop) (≥ (T − 1) · hop_length); with
+        ``with_phase`` also the STFT frames' phases (B, n_fft/2+1, T · r), for the phase losses of training."""
+        mag, phase = self.mag_phase(mel)
+        wave = self.istft(mag * torch.cos(phase), mag * torch.sin(phase))
+        return (wave, phase) if with_phase else wave
 
     def infer(self, mel: torch.Tensor) -> torch.Tensor:
         """The playable output (the same as :meth:`forward`: no mask, no gate). Not ``torch.jit.export``-ed: the

@@ -231,8 +231,13 @@ def _train(task_name, data, run_dir, preset, resume, steps, seed, threads, augme
     if ckpt is not None:
         task.model.load_state_dict(ckpt["model"])
     elif start is not None:
+        # a model may name parts that start neutral (INIT_OPTIONAL prefixes): an --init checkpoint may lack them
+        optional = tuple(getattr(task.model, "INIT_OPTIONAL", ()))
         try:
-            task.model.load_state_dict(start["model"])
+            res = task.model.load_state_dict(start["model"], strict=False)
+            wrong = [k for k in res.missing_keys if not k.startswith(optional)] if optional else res.missing_keys
+            if wrong or res.unexpected_keys:
+                raise RuntimeError(f"missing {wrong}, unexpected {res.unexpected_keys}")
         except RuntimeError as e:
             raise ValueError(f"--init {start['init_path']}: its weights do not fit this model ({e})") from None
     task.net = dist.wrap(task.model, info)

@@ -8,6 +8,7 @@ MCNN: ``sc_weight`` · spectral convergence of the Mel + ``logmel_weight`` · re
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -159,6 +160,37 @@ def vocos_loss(out: torch.Tensor, target: torch.Tensor, frontend: MelFrontend, c
     logmel = (torch.log(frontend.mel(out).clamp(min=floor)) - torch.log(m_ref.clamp(min=floor))).abs().mean()
     loss = sc + lg + cfg.mel_weight * logmel
     return {f"{prefix}/sc": sc, f"{prefix}/logmag": lg, f"{prefix}/logmel": logmel, f"{prefix}/loss": loss}
+
+
+def wrapped_abs(d: torch.Tensor) -> torch.Tensor:
+    """|d| taken modulo 2π onto [0, π]: the distance between two angles whose difference is ``d``."""
+    return (d - 2.0 * math.pi * torch.round(d / (2.0 * math.pi))).abs()
+
+
+def phase_losses(phase: torch.Tensor, ref: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How far predicted STFT phases are from a clip's own, on the same grid, in the manner of APNet's
+    anti-wrapping losses (Ai & Ling 2023), but each bin weighted by the clip's magnitude there, so that the
+    loud bins (those spectral convergence weighs) count and the noise floor does not.
+
+    Args:
+        phase: (B, F, J) predicted phases (any unwrapping). ref: (B, F, J') complex STFT of the clip, J' ≥ J
+            or J ≥ J' (both are cut to the shorter).
+    Returns:
+        {"ip": instantaneous phase, "gd": group delay (differences along frequency), "iaf": instantaneous
+        frequency (differences along time)}: each the weighted mean of the wrapped absolute differences, in
+        radians (0 for the clip's own phases, about π/2 for random ones).
+    """
+    J = min(phase.shape[2], ref.shape[2])
+    phase, ref = phase[:, :, :J], ref[:, :, :J]
+    a, phi = ref.abs(), torch.angle(ref)
+
+    def mean(w: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        w = w / w.flatten(1).sum(1).clamp(min=1e-12)[:, None, None]
+        return (w * wrapped_abs(d)).flatten(1).sum(1).mean()
+
+    return {"ip": mean(a, phase - phi),
+            "gd": mean(torch.minimum(a[:, 1:], a[:, :-1]), phase.diff(dim=1) - phi.diff(dim=1)),
+            "iaf": mean(torch.minimum(a[:, :, 1:], a[:, :, :-1]), phase.diff(dim=2) - phi.diff(dim=2))}
 
 
 def hinge_d_loss(real: list, fake: list) -> torch.Tensor:

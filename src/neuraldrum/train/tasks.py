@@ -24,7 +24,7 @@ from ..models import build_model
 from ..models.mcnn import gate
 from . import dist
 from .losses import (feature_matching, hinge_d_loss, hinge_g_loss, mcnn_loss, per_class_mmd, spectral_convergence,
-                     vocos_loss, wae_loss)
+                     phase_losses, vocos_loss, wae_loss)
 
 STD_FLOOR = 0.1  # log-Mel std floor (natural-log units, ~0.9 dB) so near-constant bins are not blown up
 STATS_CHUNK = 128  # clips per chunk when fitting the standardiser
@@ -261,10 +261,23 @@ class VocosTask(_InverterTask):
             self.model.mel_prior.copy_(P.to(self.device))
 
     def _run(self, net: nn.Module, wave: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        m = self.cfgs.model
         with torch.no_grad():
             mel = self.frontend.mel(wave)
-        out = net(mel)[:, :wave.shape[1]]
-        return vocos_loss(out, wave, self.frontend, self.cfgs.model, self.name, target_mel=mel), out
+        if m.phase_weight <= 0:
+            out = net(mel)[:, :wave.shape[1]]
+            return vocos_loss(out, wave, self.frontend, m, self.name, target_mel=mel), out
+        out, phase = net(mel, with_phase=True)
+        out = out[:, :wave.shape[1]]
+        losses = vocos_loss(out, wave, self.frontend, m, self.name, target_mel=mel)
+        with torch.no_grad():  # the clip's own STFT on the inverse STFT's grid (frame j centred at j · istft_hop)
+            ref = torch.stft(wave, m.n_fft, m.istft_hop, m.n_fft, torch.hann_window(m.n_fft, device=wave.device),
+                             center=True, return_complex=True)
+        ph = {f"{self.name}/{k}": v for k, v in phase_losses(phase, ref).items()}
+        spectral = losses[f"{self.name}/loss"]
+        losses.update(ph, **{f"{self.name}/spectral": spectral,
+                             f"{self.name}/loss": spectral + m.phase_weight * sum(ph.values()) / len(ph)})
+        return losses, out
 
 
 class VocosGANTask(VocosTask):
