@@ -292,6 +292,23 @@ def test_ws_sound_is_the_engine_sound_in_16_bits(client, engine):
     assert len(data) < 2 * engine.n_samples + 1024
 
 
+def test_ws_format_f32_on_request(client, engine):
+    """/ws?format=f32 sends the engine's float32 samples exactly; an unknown format closes the socket, naming it."""
+    from starlette.websockets import WebSocketDisconnect
+
+    from neuraldrum.voice import Voice
+
+    voice = {"class": "kick", "controls": {"x": 0.6}}
+    with client.websocket_connect("/ws?format=f32") as ws:
+        ws.send_text(render_msg(1, voice))
+        h, w = unpack_sound(ws.receive_bytes())
+    assert h["format"] == "f32" and np.array_equal(w, engine.render([Voice.from_dict(voice)])[0])
+    with pytest.raises(WebSocketDisconnect) as e:
+        with client.websocket_connect("/ws?format=mp3") as ws:
+            ws.receive_text()
+    assert e.value.code == 1008 and "format='mp3'" in e.value.reason
+
+
 def test_sound_message_formats():
     """int16 scaled to the peak (the peak itself exact), float32 exact, silence stays silence, and an
     unknown format is refused."""

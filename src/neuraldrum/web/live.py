@@ -13,7 +13,8 @@ the same connection still waits, a new one replaces it (the sound service's late
   "n", "sample_rate", "render_ms", "map": [x, y], "format": "s16", "scale"}`` (``render_ms``: submit → sound
   ready, in the server); sample i is ``int16[i] · scale``, ``scale`` = the sound's peak / 32767, so the
   rounding stays 96 dB under each sound's own peak, and a 1 s sound at 44.1 kHz is 88 KB instead of 176.
-  (``"format": "f32"`` or none: float32 LE samples; :func:`unpack_sound` and the page read both.)
+  A client may ask for float32 LE samples by connecting to ``/ws?format=f32`` (header ``"format": "f32"``;
+  :func:`unpack_sound` and the page read both; a sound without ``format`` is float32).
 - ``{"type": "superseded", "id"}``: a newer move of the same stream replaced it (no sound comes).
 - ``{"type": "error", "id", "message"}``: a bad message, a bad voice (the message names the field) or an
   overloaded service. The connection stays open; nothing a page sends can stop the server.
@@ -71,6 +72,9 @@ def same_origin(headers) -> bool:
     return urlsplit(origin).netloc.lower() == (headers.get("host") or "").lower()
 
 
+SOUND_FORMATS = ("s16", "f32")  # what /ws?format= may ask for; s16 when not asked
+
+
 def pack_sound(header: dict, wave: np.ndarray, fmt: str = "s16") -> bytes:
     """The binary sound message: length-prefixed JSON header, padded to 4 bytes, then the samples as int16
     scaled to the sound's peak (``fmt="s16"``, header ``format`` and ``scale``) or as float32 (``"f32"``)."""
@@ -114,6 +118,11 @@ class Connection:
         if not same_origin(self.ws.headers):
             await self.ws.close(code=1008, reason="cross-origin WebSocket refused")  # another site's page
             return
+        fmt = self.ws.query_params.get("format", "s16")
+        if fmt not in SOUND_FORMATS:
+            await self.ws.close(code=1008, reason=f"format={fmt[:20]!r}: choose one of {', '.join(SOUND_FORMATS)}")
+            return
+        self.fmt = fmt
         await self.ws.accept()
         sender = asyncio.create_task(self._send_loop())
         try:
@@ -210,4 +219,4 @@ class Connection:
         header = {"type": "sound", "id": rid, "stream": stream, "n": int(wave.shape[0]),
                   "sample_rate": self.ins.engine.sample_rate, "render_ms": round(ms, 2),
                   "map": [round(v, 4) for v in self.ins.project(self.ins.engine.voice_z(voice))]}
-        await self.ws.send_bytes(pack_sound(header, wave))
+        await self.ws.send_bytes(pack_sound(header, wave, self.fmt))

@@ -109,12 +109,14 @@ def start_server(model: Optional[str], threads: Optional[int], timeout: float = 
 
 
 def run(clients: int = 8, seconds: float = 20.0, rate_hz: float = 60.0, model: Optional[str] = None,
-        threads: Optional[int] = None) -> dict:
-    """Run the load test; returns throughput, latency percentiles (ms), counts and the service target."""
+        threads: Optional[int] = None, fmt: str = "s16") -> dict:
+    """Run the load test; returns throughput, latency percentiles (ms), counts and the service target. ``fmt``:
+    the sound message format the clients ask for (``/ws?format=``)."""
     if not (1 <= clients <= 64 and 0 < seconds <= 120 and 0 < rate_hz <= 240):
         raise ValueError("clients 1–64, seconds ≤ 120, rate_hz ≤ 240: the load test is bounded")
     ref, classes, n_samples = batch_ms(model, clients, threads)
     proc, url = start_server(model, threads)
+    url += f"?format={fmt}"
     out = {"latencies": [], "server_ms": [], "error_messages": [], "n_samples": n_samples,
            "counts": {"moves": 0, "sounds": 0, "superseded": 0, "errors": 0, "unanswered": 0, "wrong_length": 0}}
     try:
@@ -124,7 +126,8 @@ def run(clients: int = 8, seconds: float = 20.0, rate_hz: float = 60.0, model: O
         t0 = time.perf_counter()
         asyncio.run(main())
         wall = time.perf_counter() - t0
-        with urllib.request.urlopen(url.replace("ws://", "http://").replace("/ws", "/api/stats"), timeout=10) as r:
+        stats = url.split("?")[0].replace("ws://", "http://").replace("/ws", "/api/stats")
+        with urllib.request.urlopen(stats, timeout=10) as r:
             service = json.loads(r.read())
     finally:
         proc.terminate()
@@ -139,7 +142,7 @@ def run(clients: int = 8, seconds: float = 20.0, rate_hz: float = 60.0, model: O
     c = out["counts"]
     lat = pct(out["latencies"])
     in_situ = 1e3 * wall / max(1, service["batches"])  # the worker never idles under this load
-    return {"clients": clients, "seconds": round(wall, 2), "rate_hz": rate_hz, **c,
+    return {"clients": clients, "format": fmt, "seconds": round(wall, 2), "rate_hz": rate_hz, **c,
             "sounds_per_s": round(c["sounds"] / wall, 1), "moves_per_s": round(c["moves"] / wall, 1),
             "latency_ms": lat, "server_ms": pct(out["server_ms"]),
             "batches": service["batches"], "mean_batch": round(service["rendered"] / max(1, service["batches"]), 2),
@@ -156,8 +159,9 @@ def main(argv=None) -> int:
     p.add_argument("--rate", type=float, default=60.0, help="moves per second per client")
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--format", choices=("s16", "f32"), default="s16", help="sound message format (default s16)")
     a = p.parse_args(argv)
-    print(json.dumps(run(a.clients, a.seconds, a.rate, a.model, a.threads), indent=1))
+    print(json.dumps(run(a.clients, a.seconds, a.rate, a.model, a.threads, a.format), indent=1))
     return 0
 
 
