@@ -160,3 +160,17 @@ def test_cli_synthetic_share_is_recorded_checked_and_fixed_on_resume(corpus, tmp
     assert load_checkpoint(run / "last.pt")["configs"]["train"]["synthetic_share"] == 0.25
     assert cli.main(base + ["--steps", "3", "--resume", "--synthetic-share", "0.5"]) == 1
     assert "cannot change on --resume" in capsys.readouterr().err
+
+
+def test_cli_lr_sets_the_learning_rate_and_is_fixed_on_resume(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    base = ["train", "mcnn", "--data", str(corpus), "--out", str(run), "--quiet"]
+    for bad in ("0", "-1e-3", "nan"):
+        assert cli.main(base + ["--preset", "tiny", "--steps", "1", f"--lr={bad}"]) == 1
+        assert "--lr" in capsys.readouterr().err and not run.exists()
+    assert cli.main(base + ["--preset", "tiny", "--steps", "2", "--lr", "3e-5"]) == 0
+    assert "--lr 3e-05" in json.loads((run / "command.json").read_text())["command"]
+    ck = load_checkpoint(run / "last.pt")
+    assert ck["configs"]["train"]["lr"] == 3e-5 and ck["optimizer"]["param_groups"][0]["lr"] == pytest.approx(3e-5)
+    assert cli.main(base + ["--steps", "3", "--resume", "--lr", "1e-3"]) == 1
+    assert "cannot change on --resume" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 
 from ..config import PRESETS
@@ -37,6 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--init", metavar="RUN",
                    help="start from the weights of another run (folder or checkpoint) of the same architecture, "
                         "e.g. a vocos run fine-tuned as vocos_gan; fresh runs only")
+    p.add_argument("--lr", type=float, metavar="LR",
+                   help="initial learning rate (default: the preset's), e.g. lower to fine-tune an --init run")
     p.add_argument("--val-every", type=int, metavar="N", help="validate every N steps")
     p.add_argument("--ckpt-every", type=int, metavar="N", help="save RUN/last.pt every N steps")
     p.add_argument("--log-every", type=int, metavar="N", help="log training losses every N steps")
@@ -47,7 +50,7 @@ def register(subparsers) -> None:
 def command_line(args: argparse.Namespace) -> str:
     """The canonical command line equivalent to the parsed ``args``."""
     parts = ["neuraldrum", "train", args.model, "--data", args.data, "--out", args.out]
-    for flag in ("preset", "steps", "seed", "threads", "synthetic_share", "init", "val_every", "ckpt_every",
+    for flag in ("preset", "steps", "seed", "threads", "synthetic_share", "init", "lr", "val_every", "ckpt_every",
                  "log_every"):
         v = getattr(args, flag)
         if v is not None:
@@ -82,11 +85,16 @@ def run_train(args: argparse.Namespace) -> int:
         overrides["synthetic_share"] = args.synthetic_share
     if args.no_pool:
         overrides["use_pool"] = False
+    if args.lr is not None:
+        if not (args.lr > 0 and math.isfinite(args.lr)):
+            raise ValueError(f"--lr {args.lr}: use a positive number")
+        overrides["lr"] = args.lr
     if args.resume:
         fixed = [f for f, v in (("--preset", args.preset), ("--seed", args.seed), ("--no-augment", args.no_augment),
                                 ("--no-pool", args.no_pool),
                                 ("--set", args.set),
                                 ("--synthetic-share", args.synthetic_share is not None),
+                                ("--lr", args.lr is not None),
                                 ("--val-every", args.val_every), ("--ckpt-every", args.ckpt_every),
                                 ("--log-every", args.log_every)) if v]
         if fixed:
