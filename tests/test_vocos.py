@@ -23,15 +23,28 @@ from neuraldrum.train.losses import mrstft_loss, phase_losses, stft_magnitude
 FAST = {"val_every": 5, "ckpt_every": 5, "log_every": 5}
 
 
-@pytest.mark.parametrize("n_fft,hop", [(512, 128), (1024, 256), (64, 32)])
-def test_istft_is_torch_istft(n_fft, hop):
+@pytest.mark.parametrize("factored", [False, True])
+@pytest.mark.parametrize("n_fft,hop", [(512, 128), (1024, 256), (64, 32), (96, 32), (14, 7)])
+def test_istft_is_torch_istft(n_fft, hop, factored):
+    """Both inverse FFTs (irfft, and the matrix-product stages the ONNX export uses) give torch.istft's output,
+    for powers of two and other even sizes (imaginary parts at 0 Hz and Nyquist ignored, as there)."""
     g = torch.Generator().manual_seed(n_fft)
     spec = torch.complex(torch.randn(3, n_fft // 2 + 1, 40, generator=g), torch.randn(3, n_fft // 2 + 1, 40, generator=g))
     win = torch.hann_window(n_fft)
     want = torch.istft(spec, n_fft, hop, n_fft, win, center=True)
-    got = ISTFT(n_fft, hop)(spec.real, spec.imag)
+    m = ISTFT(n_fft, hop)
+    m.factored = factored
+    got = m(spec.real, spec.imag)
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("n_fft", [45, 7, 13])
+def test_factored_inverse_fft_of_odd_sizes(n_fft):
+    g = torch.Generator().manual_seed(n_fft)
+    re, im = torch.randn(2, n_fft // 2 + 1, 5, generator=g), torch.randn(2, n_fft // 2 + 1, 5, generator=g)
+    want = torch.fft.irfft(torch.complex(re, im), n=n_fft, dim=1)
+    torch.testing.assert_close(ISTFT(n_fft, 1)._irfft_factored(re, im), want, atol=1e-5, rtol=1e-4)
 
 
 def test_istft_inverts_an_stft():
@@ -358,6 +371,19 @@ def test_phase_offset_bundle_loads_and_exports(tmp_path):
     s = ort.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
     got = s.run(None, dict(zip([i.name for i in s.get_inputs()], (cls.numpy(), z.numpy()))))[0]
     np.testing.assert_allclose(got, want, atol=2e-4)
+
+
+def test_onnx_export_has_no_dft_operator(vocos_bundle, tmp_path):
+    """The exported generator computes its inverse FFT with matrix products (onnxruntime's DFT operator was a
+    third of the 44.1 kHz generator's time), and the model in memory goes back to irfft afterwards."""
+    onnx = pytest.importorskip("onnx")
+    from neuraldrum.export.models import export
+
+    b = load_bundle(vocos_bundle)
+    export(b, "onnx", tmp_path / "onnx")
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "onnx" / "generator.onnx")).graph.node}
+    assert "DFT" not in ops and "MatMul" in ops
+    assert b.inverter.istft.factored is False
 
 
 def test_engine_plays_a_vocos_bundle(vocos_bundle):
