@@ -434,3 +434,34 @@ def test_serve_with_osc_shares_one_renderer(tiny_bundle, tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_served_websocket_declines_compression(engine):
+    """The real server (uvicorn) declines permessage-deflate, which a browser and the websockets client offer:
+    deflating every sound cost more time than the bytes it saved (README, "How good, how fast"). The sound
+    still arrives whole."""
+    import threading
+    import time
+
+    from websockets.sync.client import connect
+
+    from neuraldrum.web.server import bound_url, make_server
+
+    srv = make_server(engine, port=0)
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    end = time.monotonic() + 60  # a guard against a hang only
+    while not srv.started and th.is_alive() and time.monotonic() < end:
+        time.sleep(0.05)
+    try:
+        assert srv.started
+        url = bound_url(srv).replace("http://", "ws://").rstrip("/") + "/ws"
+        with connect(url, compression="deflate", origin=bound_url(srv).rstrip("/"), max_size=2 ** 24) as ws:
+            assert ws.request.headers.get("Sec-WebSocket-Extensions", "").startswith("permessage-deflate")
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+            ws.send(render_msg(1, {"class": "kick"}))
+            h, w = unpack_sound(ws.recv())
+        assert h["id"] == 1 and w.shape == (engine.n_samples,)
+    finally:
+        srv.should_exit = True
+        th.join(10)
