@@ -323,6 +323,8 @@ def test_sound_message_formats():
     assert h["format"] == "f32" and np.array_equal(got, w)
     _, got = unpack_sound(pack_sound({}, np.zeros(10, np.float32)))
     assert np.array_equal(got, np.zeros(10, np.float32))
+    _, got = unpack_sound(pack_sound({}, np.array([0.5, np.nan, -np.inf, -0.25], np.float32)))
+    assert np.allclose(got, [0.5, 0.0, 0.0, -0.25], atol=1e-4)  # a broken sample arrives silent
     with pytest.raises(ValueError, match="sound format"):
         pack_sound({}, w, fmt="mp3")
 

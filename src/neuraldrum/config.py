@@ -87,8 +87,9 @@ class VocosConfig:
     not per sample, so it stays cheap at 44.1 kHz.
 
     Trained on a multi-resolution STFT loss (spectral convergence + log-magnitude L1 at each ``resolutions``
-    triple) plus ``mel_weight`` · log-Mel L1, plus ``phase_weight`` · phase losses against the clip's own STFT; with ``adv_weight`` > 0 also against multi-resolution
-    spectrogram discriminators (hinge loss) with feature matching (``fm_weight``)."""
+    triple) plus ``mel_weight`` · log-Mel L1, plus ``phase_weight`` · phase losses against the clip's own STFT;
+    with ``adv_weight`` > 0 also against multi-resolution spectrogram discriminators (hinge loss) with feature
+    matching (``fm_weight``)."""
 
     n_mels: int = 128
     dim: int = 192

@@ -24,9 +24,8 @@ without a JSON parser. The folder is written whole or not at all.
 """
 from __future__ import annotations
 
-import contextlib
-
 import argparse
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, Optional

@@ -88,7 +88,7 @@ class ISTFT(nn.Module):
         yr = re @ f1_re - im @ f1_im  # (B, J, k2, n1)
         yi = re @ f1_im + im @ f1_re
         yr, yi = yr * tw_re - yi * tw_im, yr * tw_im + yi * tw_re
-        # stage 2 sums over k2 for each n1; only the real part is kept; sample n = n1 + n1_count · n2
+        # stage 2 sums over k2 for each n1, keeping the real part; output sample n = n1 + self.n1 · n2
         x = yr.transpose(-1, -2) @ f2_re - yi.transpose(-1, -2) @ f2_im  # (B, J, n1, n2)
         return x.transpose(-1, -2).reshape(B, J, n).transpose(1, 2)
 

@@ -80,8 +80,9 @@ def pack_sound(header: dict, wave: np.ndarray, fmt: str = "s16") -> bytes:
     scaled to the sound's peak (``fmt="s16"``, header ``format`` and ``scale``) or as float32 (``"f32"``)."""
     wave = np.asarray(wave, dtype=np.float32)
     if fmt == "s16":
+        wave = np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)  # int16 has no NaN: a broken sample is silent
         peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-        scale = peak / 32767.0 if peak > 0 and np.isfinite(peak) else 1.0
+        scale = peak / 32767.0 if peak > 0 else 1.0
         body = np.clip(np.rint(wave / scale), -32767, 32767).astype("<i2").tobytes()
         header = {**header, "format": "s16", "scale": scale}
     elif fmt == "f32":
