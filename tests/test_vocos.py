@@ -439,7 +439,8 @@ def test_train_set_changes_the_model_config(tiny_corpus, tmp_path, capsys):
     assert "--set n_fft=256 --set istft_hop=64" in json.loads((run / "command.json").read_text())["command"]
     capsys.readouterr()
     for args, what in ((["--set", "nfft=1"], "not a field of the vocos config"),
-                       (["--set", "n_fft=x"], "must be JSON"), (["--set", "n_fft=1000"], "multiple of istft_hop")):
+                       (["--set", "n_fft=x"], "must be JSON"), (["--set", "n_fft=1000"], "multiple of istft_hop"),
+                       (["--set", "phase_offset=-3"], "vocos.phase_offset"), (["--set", "dim=0"], "vocos.dim")):
         assert cli.main(["train", "vocos", "--data", str(tiny_corpus), "--out", str(tmp_path / "w"), "--preset",
                          "tiny", "--steps", "1", "--quiet", *args]) == 1
         assert what in capsys.readouterr().err and not (tmp_path / "w").exists()

@@ -19,7 +19,14 @@ INVERTERS = ("mcnn", "vocos")  # the kinds of Mel → waveform inverter a bundle
 
 
 def build_model(task: str, cfg: Union[WAEConfig, MCNNConfig, VocosConfig]) -> nn.Module:
-    """A fresh model for ``task`` ("wae", "mcnn", "vocos" or "vocos_gan": the same inverter) from its config."""
+    """A fresh model for ``task`` ("wae", "mcnn", "vocos" or "vocos_gan": the same inverter) from its config,
+    whose layer settings are checked first (:func:`neuraldrum.config.check_layers`: a ValueError naming the field,
+    not an error from deep inside torch)."""
+    from ..config import check_layers
+
+    kind = {WAEConfig: "wae", MCNNConfig: "mcnn", VocosConfig: "vocos"}.get(type(cfg))
+    if kind is not None:
+        check_layers(**{kind: cfg})
     if task == "wae":
         return ConditionalWAE(cfg)
     if task == "mcnn":
