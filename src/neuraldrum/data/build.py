@@ -303,7 +303,6 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         FileNotFoundError: nothing to build from, or a folder that does not exist.
         ValueError: bad options, or no clip survived.
     """
-
     t0 = time.time()
     if sample_rate <= 0 or n_samples <= 0:
         raise ValueError(f"sample_rate and n_samples must be positive, not {sample_rate} and {n_samples}")

@@ -235,7 +235,7 @@ def _train(task_name, data, run_dir, preset, resume, steps, seed, threads, augme
         optional = tuple(getattr(task.model, "INIT_OPTIONAL", ()))
         try:
             res = task.model.load_state_dict(start["model"], strict=False)
-            wrong = [k for k in res.missing_keys if not k.startswith(optional)] if optional else res.missing_keys
+            wrong = [k for k in res.missing_keys if not k.startswith(optional)]
             if wrong or res.unexpected_keys:
                 raise RuntimeError(f"missing {wrong}, unexpected {res.unexpected_keys}")
         except RuntimeError as e:

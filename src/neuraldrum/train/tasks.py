@@ -271,8 +271,8 @@ class VocosTask(_InverterTask):
         out = out[:, :wave.shape[1]]
         losses = vocos_loss(out, wave, self.frontend, m, self.name, target_mel=mel)
         with torch.no_grad():  # the clip's own STFT on the inverse STFT's grid (frame j centred at j · istft_hop)
-            ref = torch.stft(wave, m.n_fft, m.istft_hop, m.n_fft, torch.hann_window(m.n_fft, device=wave.device),
-                             center=True, return_complex=True)
+            ref = torch.stft(wave, m.n_fft, m.istft_hop, m.n_fft, self.model.istft.window, center=True,
+                             return_complex=True)
         ph = {f"{self.name}/{k}": v for k, v in phase_losses(phase, ref).items()}
         spectral = losses[f"{self.name}/loss"]
         losses.update(ph, **{f"{self.name}/spectral": spectral,

@@ -89,7 +89,7 @@ def pack_sound(header: dict, wave: np.ndarray, fmt: str = "s16") -> bytes:
         body = np.ascontiguousarray(wave, dtype="<f4").tobytes()
         header = {**header, "format": "f32"}
     else:
-        raise ValueError(f"sound format {fmt!r}: choose 's16' or 'f32'")
+        raise ValueError(f"sound format {fmt!r}: choose one of {', '.join(SOUND_FORMATS)}")
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-(4 + len(h)) % 4)
     return struct.pack("<I", len(h)) + h + body

@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from .live import unpack_sound
+from .live import SOUND_FORMATS, unpack_sound
 
 
 def batch_ms(model: Optional[str], n: int, threads: Optional[int], repeats: int = 7) -> tuple[float, list, int]:
@@ -115,8 +115,8 @@ def run(clients: int = 8, seconds: float = 20.0, rate_hz: float = 60.0, model: O
     if not (1 <= clients <= 64 and 0 < seconds <= 120 and 0 < rate_hz <= 240):
         raise ValueError("clients 1–64, seconds ≤ 120, rate_hz ≤ 240: the load test is bounded")
     ref, classes, n_samples = batch_ms(model, clients, threads)
-    proc, url = start_server(model, threads)
-    url += f"?format={fmt}"
+    proc, base = start_server(model, threads)
+    url = f"{base}?format={fmt}"
     out = {"latencies": [], "server_ms": [], "error_messages": [], "n_samples": n_samples,
            "counts": {"moves": 0, "sounds": 0, "superseded": 0, "errors": 0, "unanswered": 0, "wrong_length": 0}}
     try:
@@ -126,8 +126,7 @@ def run(clients: int = 8, seconds: float = 20.0, rate_hz: float = 60.0, model: O
         t0 = time.perf_counter()
         asyncio.run(main())
         wall = time.perf_counter() - t0
-        stats = url.split("?")[0].replace("ws://", "http://").replace("/ws", "/api/stats")
-        with urllib.request.urlopen(stats, timeout=10) as r:
+        with urllib.request.urlopen(base.replace("ws://", "http://").replace("/ws", "/api/stats"), timeout=10) as r:
             service = json.loads(r.read())
     finally:
         proc.terminate()
@@ -159,7 +158,7 @@ def main(argv=None) -> int:
     p.add_argument("--rate", type=float, default=60.0, help="moves per second per client")
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--format", choices=("s16", "f32"), default="s16", help="sound message format (default s16)")
+    p.add_argument("--format", choices=SOUND_FORMATS, default="s16", help="sound message format (default s16)")
     a = p.parse_args(argv)
     print(json.dumps(run(a.clients, a.seconds, a.rate, a.model, a.threads, a.format), indent=1))
     return 0
