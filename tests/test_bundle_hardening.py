@@ -302,3 +302,11 @@ def test_any_edit_of_bundle_json_loads_and_plays_or_is_one_bundle_error(bundle_d
         w = eng.generate(eng.classes[-1], seed=0)
         assert w.shape == (eng.n_samples,) and np.all(np.isfinite(w))
         assert eng.classes == b.meta["classes"] and 0 < eng.temperature <= 10
+
+
+def test_bundle_error_is_one_line():
+    """A wrapped error's line breaks (torch's list of missing tensors has them) do not reach the message."""
+    from neuraldrum.bundle import BundleError
+
+    e = BundleError("/x/b: inconsistent bundle (RuntimeError: Error(s) in loading:\n\tMissing key(s): \"a\".\n)")
+    assert "\n" not in str(e) and "\t" not in str(e) and str(e).startswith("/x/b: inconsistent bundle")

@@ -61,7 +61,11 @@ def inverter_kind(module: torch.nn.Module) -> str:
 
 
 class BundleError(ValueError):
-    """A bundle that cannot be loaded; the message says which file and why."""
+    """A bundle that cannot be loaded; the message says which file and why, on one line (a wrapped error's own
+    line breaks, such as torch's list of missing tensors, become spaces)."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
 
 
 @dataclass
