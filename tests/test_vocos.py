@@ -213,15 +213,18 @@ def test_vocos_training_learns_and_records(tiny_corpus, tmp_path):
 
 
 def test_vocos_phase_weight_adds_the_phase_losses(tiny_corpus, tmp_path):
-    """--set phase_weight=w: the logged loss is the spectral loss plus w · the mean of the three phase losses."""
+    """--set phase_weight=w: the training loss is the spectral loss plus w · the mean of the three phase losses;
+    the validation loss (best.pt, the schedule) is the spectral loss."""
     run = tmp_path / "p"
-    train("vocos", tiny_corpus, run, "tiny", steps=2, overrides={**FAST, "log_every": 1, "model.phase_weight": 0.5},
-          progress=False)
+    over = {**FAST, "log_every": 1, "val_every": 2, "model.phase_weight": 0.5}
+    train("vocos", tiny_corpus, run, "tiny", steps=2, overrides=over, progress=False)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     r = next(r for r in rows if "vocos/ip" in r)
     expect = r["vocos/spectral"] + 0.5 * (r["vocos/ip"] + r["vocos/gd"] + r["vocos/iaf"]) / 3
     assert r["vocos/loss"] == pytest.approx(expect, rel=1e-5)
     assert 0 < r["vocos/ip"] < 3.2 and load_checkpoint(run / "last.pt")["configs"]["model"]["phase_weight"] == 0.5
+    v = next(r for r in rows if "val/vocos/ip" in r)  # validation ranks by the output's spectral loss alone
+    assert v["val/vocos/loss"] == v["val/vocos/spectral"] and v["val/vocos/ip"] > 0
 
 
 def test_phase_offset_is_a_per_frame_term_that_starts_at_zero():

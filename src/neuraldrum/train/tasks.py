@@ -279,6 +279,15 @@ class VocosTask(_InverterTask):
                              f"{self.name}/loss": spectral + m.phase_weight * sum(ph.values()) / len(ph)})
         return losses, out
 
+    def _val_losses(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Validation ranks checkpoints (best.pt, the plateau schedule) by the spectral loss alone; the phase
+        losses are logged beside it. So a run with phase losses compares with one without, and its best.pt is the
+        one whose output is nearest the clips, not the one with the best phase terms."""
+        losses = self._run(self.model, wave)[0]
+        if f"{self.name}/spectral" in losses:
+            losses[f"{self.name}/loss"] = losses[f"{self.name}/spectral"]
+        return losses
+
 
 class VocosGANTask(VocosTask):
     """The Vocos-style inverter trained also against multi-resolution spectrogram discriminators (hinge loss,
