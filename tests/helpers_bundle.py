@@ -28,6 +28,10 @@ def random_bundle(out, inverter: str = "mcnn"):
         mcnn = VocosInverter(p.vocos).eval()
         torch.nn.init.normal_(mcnn.offset_up.weight, 0.0, 0.5)
         inverter = "vocos"
+    elif inverter == "vocos_mm":  # two rounds of Mel matching after the inverse STFT
+        p = dataclasses.replace(p, vocos=dataclasses.replace(p.vocos, mel_match=2))
+        mcnn = VocosInverter(p.vocos, p.mel).eval()
+        inverter = "vocos"
     elif inverter == "vocos":
         mcnn = VocosInverter(p.vocos).eval()
     for m in wae.modules():  # per-class FiLM starts as the identity; make the class matter, as after training

@@ -21,7 +21,7 @@ import soundfile as sf
 import neuraldrum
 import neuraldrum.engine as engine_module
 from neuraldrum.audio.io import prepare_clip, resample
-from neuraldrum.bundle import DEFAULT_BUNDLE
+from neuraldrum.bundle import DEFAULT_BUNDLE, configs_sha256
 from neuraldrum.engine import Controls, Encoded, Engine, Voice, playing_engine
 from neuraldrum.sampler import SamplerControls, apply_sampler
 
@@ -570,11 +570,12 @@ class Made:
 
     def __init__(self, model=None, threads=None, backend="torch"):
         self.model, self.threads, self.backend = model, threads, backend
-        self.model_sha256 = None
+        self.model_sha256 = self.model_configs_sha256 = None
         if backend == "onnx" and model is not None and (Path(model) / "sha256").is_file():
             if (Path(model) / "generator.onnx").read_bytes() != b"graph":
                 raise ValueError(f"{model}/generator.onnx: not a loadable ONNX model")
             self.model_sha256 = (Path(model) / "sha256").read_text()
+            self.model_configs_sha256 = (Path(model) / "configs_sha256").read_text()
 
 
 @pytest.fixture
@@ -594,7 +595,9 @@ def playing(monkeypatch):
         warnings.warn("exporter noise", UserWarning, stacklevel=2)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "generator.onnx").write_bytes(b"graph")
-        (folder / "sha256").write_text(sha_of(Path(model) if model is not None else DEFAULT_BUNDLE))
+        meta = json.loads(((Path(model) if model is not None else DEFAULT_BUNDLE) / "bundle.json").read_text())
+        (folder / "sha256").write_text(meta["weights"]["sha256"])
+        (folder / "configs_sha256").write_text(configs_sha256(meta))
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     monkeypatch.setattr(export_models, "export", export)
@@ -681,10 +684,22 @@ def test_playing_engine_rebuilds_a_cache_entry_of_another_model_or_a_damaged_one
     assert playing["exports"][-1] == (twin, "onnx", folder) and len(playing["exports"]) == 2
     assert said[1] == f"the cached ONNX engine in {folder} is for another model: exporting again"
     assert (e.model, e.threads, e.model_sha256) == (folder, 2, sha[:16] + "0" * 48)
+    playing_engine(model_dir, cache=tmp_path, say=said.append)  # the folder holds model_dir's export again
+    alike = tmp_path / "alike"  # model_dir's weights under other configs (as mel_match makes): exported again
+    alike.mkdir()
+    meta["weights"]["sha256"] = sha
+    meta["configs"]["audio"]["fade_ms"] = meta["configs"]["audio"]["fade_ms"] + 1.0
+    (alike / "bundle.json").write_text(json.dumps(meta))
+    e = playing_engine(alike, cache=tmp_path, say=said.append)
+    assert playing["exports"][-1] == (alike, "onnx", folder) and said[-1].startswith("preparing")
+    assert said[-2] == f"the cached ONNX engine in {folder} is for another model: exporting again"
+    playing_engine(alike, cache=tmp_path, say=said.append)  # and then it is found
+    assert len(playing["exports"]) == 4
+    e = playing_engine(twin, cache=tmp_path, say=said.append)
     (folder / "generator.onnx").write_bytes(b"garbage")  # a damaged entry is rebuilt, not trusted
     said.clear()
     e = playing_engine(twin, cache=tmp_path, say=said.append)
-    assert len(playing["exports"]) == 3 and e.model_sha256 == sha[:16] + "0" * 48
+    assert len(playing["exports"]) == 6 and e.model_sha256 == sha[:16] + "0" * 48
     assert said[0] == (f"the cached ONNX engine in {folder} cannot be used ({folder}/generator.onnx: not a loadable "
                        "ONNX model): exporting again")
     assert said[1].startswith("preparing the ONNX engine")

@@ -2,6 +2,7 @@
 its exports, the inverter swap and the inverter comparison."""
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ from neuraldrum.config import check_layers, check_shapes, cpu, cpu44, tiny
 from neuraldrum.data.synth import synth
 from neuraldrum.graphs import Generator
 from neuraldrum.models.mcnn import MCNN
-from neuraldrum.models.vocos import ISTFT, VocosInverter, mel_prior_matrix
-from neuraldrum.train.checkpoint import load_checkpoint
+from neuraldrum.models.vocos import ISTFT, MelMatch, VocosInverter, mel_prior_matrix
+from neuraldrum.train.checkpoint import build_model_from_checkpoint, load_checkpoint
 from neuraldrum.train.loop import train
 from neuraldrum.train.losses import mrstft_loss, phase_losses, stft_magnitude
 
@@ -376,6 +377,78 @@ def test_phase_offset_bundle_loads_and_exports(tmp_path):
     np.testing.assert_allclose(got, want, atol=2e-4)
 
 
+@pytest.mark.parametrize("preset", [cpu44, cpu])  # cpu: a 1024-point window inside 2048-point frames
+def test_mel_match_analyses_on_the_mels_own_grid(preset):
+    """MelMatch's STFT is torch.stft with the Mel's settings, its factored FFT (for ONNX) is rfft, and a wave
+    whose Mel is already the one asked for passes unchanged."""
+    mel = preset().mel
+    mm = MelMatch(mel, 1)
+    x = torch.randn(2, 44032, generator=torch.Generator().manual_seed(0)) * torch.exp(-torch.arange(44032) / 6000)
+    re, im = (t.transpose(1, 2) for t in mm._stft(x))
+    want = torch.stft(x, mel.n_fft, mel.hop_length, mel.win_length, torch.hann_window(mel.win_length),
+                      center=True, pad_mode="constant", return_complex=True)
+    torch.testing.assert_close(torch.complex(re, im), want, atol=1e-5, rtol=1e-5)
+    frames = torch.randn(2, 3, mel.n_fft)
+    fr, fi = mm._rfft_factored(frames)
+    torch.testing.assert_close(torch.complex(fr, fi), torch.fft.rfft(frames), atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(mm(x, MelFrontend(mel).mel(x)), x, atol=1e-5, rtol=1e-5)
+
+
+def test_mel_match_puts_back_the_level_the_mel_asks_for():
+    """A wave at half the level of the clip whose Mel is asked for comes back at the clip's level (all band
+    gains are 2); a wave whose low band is 10 dB down gets it back within 1 dB; gains stay within the limit."""
+    mel = cpu44().mel
+    fe = MelFrontend(mel)
+    t = torch.arange(44032) / 44100
+    g = torch.Generator().manual_seed(1)
+    x = (torch.sin(2 * math.pi * 55 * t) + 0.3 * torch.randn(44032, generator=g)) * torch.exp(-t / 0.2)
+    x = x[None]
+    y = MelMatch(mel, 1, floor=1e-9)(0.5 * x, fe.mel(x))  # (the floor keeps the faintest bands as they are)
+    assert float((y - x).pow(2).mean().sqrt()) < 0.01 * float(x.pow(2).mean().sqrt())
+    cut = torch.where(torch.fft.rfftfreq(44032, 1 / 44100) < 120, 0.3, 1.0)  # the band under 120 Hz −10.5 dB
+    low = torch.fft.irfft(torch.fft.rfft(x) * cut, n=44032)
+
+    def low_db(w):
+        return 10 * math.log10(float(fe.spectrogram(w)[:, 1:6].pow(2).sum()))  # ≈ 21–107 Hz
+
+    assert low_db(x) - low_db(low) > 9
+    fixed = MelMatch(mel, 2)(low, fe.mel(x))
+    assert abs(low_db(fixed) - low_db(x)) < 1.0
+    capped = MelMatch(mel, 1, limit=2.0)(0.1 * x, fe.mel(x))  # a gain of 10 is asked for; 2 is the most
+    torch.testing.assert_close(capped, 0.2 * x, atol=1e-4, rtol=1e-3)
+
+
+def test_mel_match_bundle_loads_exports_and_plays_the_same(tmp_path):
+    """A bundle whose inverter matches its output to the Mel (mel_match=2, no weights of its own) loads, its
+    generator applies the matching, and the ONNX export (FFTs as matrix products, no DFT) plays the same."""
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from neuraldrum.export.models import export
+
+    path = random_bundle(tmp_path / "b", inverter="vocos_mm")
+    b = load_bundle(path)
+    assert b.inverter.cfg.mel_match == 2 and isinstance(b.inverter.mel_match, MelMatch)
+    mel = torch.rand(2, b.mel.n_mels, b.mel.n_frames(b.audio.n_samples)) * 3
+    plain = VocosInverter(dataclasses.replace(b.inverter.cfg, mel_match=0)).eval()
+    plain.load_state_dict(b.inverter.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(b.inverter(mel), b.inverter.mel_match(plain(mel), mel))
+        assert float((b.inverter(mel) - plain(mel)).abs().max()) > 1e-3  # the matching changed the sound
+    export(path, "onnx", tmp_path / "onnx")
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "onnx" / "generator.onnx")).graph.node}
+    assert "DFT" not in ops and "STFT" not in ops
+    g = Generator(b)
+    cls, z = torch.arange(3) % 11, torch.randn(3, b.wae.cfg.latent_dim, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = g(cls, z).numpy()
+    s = ort.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
+    got = s.run(None, dict(zip([i.name for i in s.get_inputs()], (cls.numpy(), z.numpy()))))[0]
+    np.testing.assert_allclose(got, want, atol=2e-4)
+    assert b.inverter.mel_match.factored is False
+    with pytest.raises(ValueError, match="needs the Mel settings"):
+        VocosInverter(b.inverter.cfg)
+
+
 def test_onnx_export_has_no_dft_operator(vocos_bundle, tmp_path):
     """The exported generator computes its inverse FFT with matrix products (onnxruntime's DFT operator was a
     third of the 44.1 kHz generator's time), and the model in memory goes back to irfft afterwards."""
@@ -414,6 +487,28 @@ def test_swap_inverter(bundle_dir, vocos_bundle, tmp_path):
     with pytest.raises(ValueError, match="hop"):
         write_with_inverter(bundle_dir, tmp_path / "bad", bad, {})
     assert not (tmp_path / "bad").exists()
+
+
+def test_bundle_inverter_sets_mel_match(bundle_dir, tiny_corpus, tmp_path, capsys):
+    """`bundle-inverter --mel-match K` puts a Vocos-style run in with K rounds of Mel matching (recorded; no
+    weights added) and refuses it for an MCNN run."""
+    train("vocos", tiny_corpus, tmp_path / "v", "tiny", steps=2, overrides=FAST, progress=False)
+    train("mcnn", tiny_corpus, tmp_path / "m", "tiny", steps=2, overrides=FAST, progress=False)
+    out = tmp_path / "mm"
+    assert cli.main(["bundle-inverter", "--model", str(bundle_dir), "--inverter", str(tmp_path / "v"), "--data",
+                     str(tiny_corpus), "--out", str(out), "--mel-match", "2", "--no-metrics"]) == 0
+    b = load_bundle(out)
+    assert b.inverter.cfg.mel_match == 2 and isinstance(b.inverter.mel_match, MelMatch)
+    assert json.loads((out / "bundle.json").read_text())["training"]["vocos"]["mel_match"] == 2
+    plain = load_checkpoint(tmp_path / "v" / "last.pt")["model"]
+    assert set(b.inverter.state_dict()) == set(plain)
+    capsys.readouterr()
+    train("vocos", tiny_corpus, tmp_path / "t", "tiny", steps=2, overrides={**FAST, "model.mel_match": 1},
+          progress=False)  # trained through the matching: its checkpoint rebuilds with it
+    assert isinstance(build_model_from_checkpoint(load_checkpoint(tmp_path / "t" / "last.pt")).mel_match, MelMatch)
+    assert cli.main(["bundle-inverter", "--model", str(bundle_dir), "--inverter", str(tmp_path / "m"), "--data",
+                     str(tiny_corpus), "--out", str(tmp_path / "x"), "--mel-match", "2", "--no-metrics"]) == 1
+    assert "for a Vocos-style inverter" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_compare_inverters_cli(tiny_corpus, tmp_path, capsys):

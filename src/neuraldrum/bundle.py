@@ -361,7 +361,7 @@ def load_bundle(path: Union[str, Path, None] = None) -> Bundle:
     try:
         with torch.device("meta"):
             wae = ConditionalWAE(wae_cfg)
-            inverter = MCNN(inv_cfg) if kind == "mcnn" else VocosInverter(inv_cfg)
+            inverter = MCNN(inv_cfg) if kind == "mcnn" else VocosInverter(inv_cfg, mel)
             clf = DrumClassifier(clf_cfg) if clf_cfg is not None else None
         frames = mel.n_frames(audio.n_samples)
         _dry_run(wae, inverter, clf, mel.n_mels, frames)
@@ -414,6 +414,13 @@ def _load_prior(path: Path, meta: dict, tensors: dict[str, torch.Tensor],
     if why is not None:
         raise BundleError(f"{path}: {why}")
     return mean, chol
+
+
+def configs_sha256(meta: dict) -> str:
+    """A checksum of a bundle's model configs (bundle.json ``configs``, canonical JSON). Two bundles can hold the
+    same weights and play differently (an inverter's ``mel_match`` has no weights), so what was made from a bundle
+    (an ONNX export in the playing engine's cache) is matched on this as well as on the weights' checksum."""
+    return hashlib.sha256(json.dumps(meta.get("configs"), sort_keys=True).encode()).hexdigest()
 
 
 def write_with_inverter(src: Union[str, Path, None], out: Union[str, Path], inverter: torch.nn.Module,

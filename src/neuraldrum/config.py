@@ -105,6 +105,9 @@ class VocosConfig:
     # (validation loss 1.40 vs 1.17 after 750 steps, 2026-11-27), so off
     phase_advance: bool = False
     phase_offset: int = 0  # > 0: plus each frame's own phase term from a head of this rank (see models.vocos)
+    # rounds of Mel matching after the inverse STFT (see models.vocos.MelMatch): each round scales the output's
+    # STFT on the Mel's own grid, band by band and frame by frame, towards the Mel it was asked for; 0: none
+    mel_match: int = 0
     resolutions: tuple = (512, 128, 512, 1024, 256, 1024, 2048, 512, 2048)  # (n_fft, hop, win) triples, flat
     mel_weight: float = 1.0
     # > 0: plus this · the magnitude-weighted phase losses on the inverse STFT's own grid (losses.phase_losses)
@@ -263,6 +266,7 @@ def check_layers(wae: Optional[WAEConfig] = None, mcnn: Optional[MCNNConfig] = N
              "vocos.istft_hop", vocos.istft_hop, "a divisor of hop_length (at most 64 STFT frames per Mel frame)")
         need(ok_hop and _whole(vocos.n_fft, 2, MAX_N_FFT) and vocos.n_fft % vocos.istft_hop == 0,
              "vocos.n_fft", vocos.n_fft, "a multiple of istft_hop")
+        need(_whole(vocos.mel_match, 0, 16), "vocos.mel_match", vocos.mel_match, "a whole number from 0 to 16")
         need(_whole(vocos.phase_offset, 0, MAX_WIDTH), "vocos.phase_offset", vocos.phase_offset,
              f"a whole number from 0 to {MAX_WIDTH} (0: none)")
         need(_widths(vocos.resolutions, 3, 30) and len(vocos.resolutions) % 3 == 0, "vocos.resolutions",

@@ -78,6 +78,7 @@ class Engine:
         self.temperature: float = float(info["prior_temperature"])
         self.has_classifier: bool = info["has_classifier"]
         self.model_sha256: str = info["sha256"]
+        self.model_configs_sha256: Optional[str] = info.get("configs_sha256")  # bundle.configs_sha256
         self.model_path: Optional[str] = info["path"]
         # what to call the model: the bundle's folder name, also when it runs from an ONNX export of it
         self.model_name: str = str(info.get("name") or Path(str(info["path"])).name)
@@ -342,7 +343,7 @@ def playing_engine(model: Any = None, threads: Optional[int] = None, backend: st
     graphs faster on a CPU than eager torch (``neuraldrum bench``, ``bench/onnx``): an export folder is used as
     it is; a bundle (or the default) is exported once into ``cache`` (default ``$NEURALDRUM_CACHE`` or
     ``~/.cache/neuraldrum``), keyed by its weights' checksum, the package version and ``GRAPHS_REVISION``; a cached
-    export whose recorded checksum differs, or that does not load, is exported again; without onnxruntime or the
+    export whose recorded checksums (weights, configs) differ, or that does not load, is exported again; without onnxruntime or the
     exporter it falls back to torch. "torch" and "onnx" force a backend."""
     import os
     from pathlib import Path
@@ -356,16 +357,17 @@ def playing_engine(model: Any = None, threads: Optional[int] = None, backend: st
     if not all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx", "onnxscript")):
         return Engine(model, threads=threads, backend="torch")
     from . import GRAPHS_REVISION, __version__
-    from .bundle import DEFAULT_BUNDLE, read_meta
+    from .bundle import DEFAULT_BUNDLE, configs_sha256, read_meta
 
-    sha = read_meta(model or DEFAULT_BUNDLE)["weights"]["sha256"]
+    meta = read_meta(model or DEFAULT_BUNDLE)
+    sha, cfg_sha = meta["weights"]["sha256"], configs_sha256(meta)
     root = Path(cache or os.environ.get("NEURALDRUM_CACHE") or Path.home() / ".cache" / "neuraldrum")
     folder = root / f"onnx-{sha[:16]}-{__version__}-r{GRAPHS_REVISION}"
     name = Path(model or DEFAULT_BUNDLE).name  # the cache is shared by bundles with these weights: name the asked one
     if (folder / "generator.onnx").is_file():
         try:
             eng = Engine(folder, threads=threads, backend="onnx")
-            if eng.model_sha256 == sha:
+            if eng.model_sha256 == sha and eng.model_configs_sha256 == cfg_sha:
                 eng.model_name = name
                 return eng
             say(f"the cached ONNX engine in {folder} is for another model: exporting again")

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .audio.mel import MelFrontend
-from .bundle import Bundle, load_bundle
+from .bundle import Bundle, configs_sha256, load_bundle
 from .models.mcnn import MCNN, gate
 from .sampler import PEAK as OUT_PEAK  # -1 dBFS, the same peak the sampler controls normalise to
 
@@ -209,6 +209,7 @@ def model_info(bundle: Bundle) -> dict:
             "fade_ms": float(bundle.audio.fade_ms), "fade_shape": str(bundle.audio.fade_shape),
             "prior_temperature": float(bundle.meta.get("prior_temperature", 1.0)),
             "has_classifier": bundle.classifier is not None, "sha256": bundle.meta["weights"]["sha256"],
+            "configs_sha256": configs_sha256(bundle.meta),
             "path": str(bundle.path) if bundle.path is not None else None, "pca": pca}
 
 

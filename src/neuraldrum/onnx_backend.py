@@ -63,6 +63,7 @@ class OnnxBackend:
             # how a longer sample is cut to length (exports older than this field: the 10 ms cosine of then)
             "fade_ms": float(m.get("fade_ms", 10.0)), "fade_shape": str(m.get("fade_shape", "cosine")),
             "has_classifier": bool(m["has_classifier"]), "sha256": m["bundle_sha256"], "path": str(folder),
+            "configs_sha256": m.get("configs_sha256"),  # (exports older than this field: none)
             "name": m.get("bundle_name"),  # the exported bundle's folder name (older exports: none)
             "pca": {k: (np.asarray(v["mean"], f32), np.asarray(v["axes"], f32), np.asarray(v["scales"], f32))
                     for k, v in m["pca"].items()},

@@ -4,11 +4,11 @@ Only what making sound needs lives here; losses and optimisers are in :mod:`neur
 """
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 from torch import nn
 
-from ..config import MCNNConfig, VocosConfig, WAEConfig
+from ..config import MCNNConfig, MelConfig, VocosConfig, WAEConfig
 from .blocks import ConditionalBatchNorm2d, ScaledSoftsign
 from .mcnn import MCNN
 from .vocos import VocosInverter
@@ -18,10 +18,11 @@ TASKS = ("wae", "mcnn", "vocos", "vocos_gan")
 INVERTERS = ("mcnn", "vocos")  # the kinds of Mel → waveform inverter a bundle may hold
 
 
-def build_model(task: str, cfg: Union[WAEConfig, MCNNConfig, VocosConfig]) -> nn.Module:
+def build_model(task: str, cfg: Union[WAEConfig, MCNNConfig, VocosConfig], mel: Optional[MelConfig] = None
+                ) -> nn.Module:
     """A fresh model for ``task`` ("wae", "mcnn", "vocos" or "vocos_gan": the same inverter) from its config,
     whose layer settings are checked first (:func:`neuraldrum.config.check_layers`: a ValueError naming the field,
-    not an error from deep inside torch)."""
+    not an error from deep inside torch). ``mel``: the Mel settings, which an inverter with ``mel_match`` needs."""
     from ..config import check_layers
 
     kind = {WAEConfig: "wae", MCNNConfig: "mcnn", VocosConfig: "vocos"}.get(type(cfg))
@@ -32,7 +33,7 @@ def build_model(task: str, cfg: Union[WAEConfig, MCNNConfig, VocosConfig]) -> nn
     if task == "mcnn":
         return MCNN(cfg)
     if task in ("vocos", "vocos_gan"):
-        return VocosInverter(cfg)
+        return VocosInverter(cfg, mel)
     raise ValueError(f"unknown model {task!r}; choose from {TASKS}")
 
 

@@ -28,14 +28,25 @@ as the magnitudes do.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import VocosConfig
+from ..config import MelConfig, VocosConfig
 
 MAX_LOG_MAG = math.log(100.0)  # magnitudes are exp(min(x, this)): a bound for the first steps of training
+
+
+def hann(n_fft: int, win_length: Optional[int] = None, device=None) -> torch.Tensor:
+    """A periodic Hann window of ``win_length`` (default n_fft), zero-padded on both sides to ``n_fft`` as
+    ``torch.stft`` pads it; on ``device`` (default: torch's current default device)."""
+    win = int(win_length or n_fft)
+    if not 0 < win <= n_fft:
+        raise ValueError(f"window length {win} must be from 1 to n_fft {n_fft}")
+    left = (n_fft - win) // 2
+    return F.pad(torch.hann_window(win, periodic=True, device=device), (left, n_fft - win - left))
 
 
 class ISTFT(nn.Module):
@@ -51,12 +62,15 @@ class ISTFT(nn.Module):
     2·√n_fft multiply-adds per sample rather than a dense transform's n_fft.
     """
 
-    def __init__(self, n_fft: int, hop: int):
+    def __init__(self, n_fft: int, hop: int, win_length: Optional[int] = None, save_window: bool = True):
         super().__init__()
         if n_fft % hop:
             raise ValueError(f"ISTFT: n_fft {n_fft} must be a multiple of the hop {hop}")
         self.n_fft, self.hop = int(n_fft), int(hop)
-        self.register_buffer("window", torch.hann_window(n_fft, periodic=True))  # saved: bundles load strictly
+        # saved by default: the inverter's bundles hold it (and are built on the meta device, then loaded); an
+        # unsaved one is made on the CPU at once
+        self.register_buffer("window", hann(n_fft, win_length, device=None if save_window else "cpu"),
+                             persistent=save_window)
         self.factored = False
         self.n1 = max(d for d in range(1, math.isqrt(self.n_fft) + 1) if self.n_fft % d == 0)
         self.n2 = self.n_fft // self.n1
@@ -114,6 +128,107 @@ class ISTFT(nn.Module):
         return wave[:, half:half + n] / env[:, half:half + n].clamp(min=1e-8)
 
 
+class MelMatch(nn.Module):
+    """Rounds of Mel matching: the inverter's waveform is analysed on the Mel's own STFT grid; each frame's
+    magnitudes are scaled, band by band, by how far the output's Mel is from the Mel it was asked for, and the
+    scaled frames are put back by the inverse STFT. (B, N) wave and the (B, n_mels, T) linear Mel → (B, N).
+
+    The gain of Mel band m in frame t is ``(mel + f) / (mel_out + f)`` clamped to [1/``limit``, ``limit``]
+    (``f`` = ``floor`` · the clip's Mel peak, so near-silent bands are not blown up); a bin's gain is the
+    filterbank-weighted mean of its bands' gains (a bin no band covers takes the nearest covered bin's). The gains are smooth across
+    bins, so the network's phases are kept: no phase is estimated here. The network's frames overlap with
+    phases that partly cancel (a kick lost a median 3 dB below 200 Hz that way); this puts the energy the Mel
+    asks for back. With ``factored`` (set by the ONNX export) the FFTs are two stages of matrix products.
+    """
+
+    def __init__(self, mel: MelConfig, rounds: int, limit: float = 4.0, floor: float = 1e-5):
+        super().__init__()
+        from ..audio.mel import mel_filterbank
+
+        self.rounds, self.limit, self.floor = int(rounds), float(limit), float(floor)
+        self.n_fft, self.hop = int(mel.n_fft), int(mel.hop_length)
+        self.istft = ISTFT(mel.n_fft, mel.hop_length, mel.win_length, save_window=False)
+        # made on the CPU even inside a meta-device context (a bundle builds its models there, then loads the
+        # saved tensors; these are not saved)
+        fb = torch.as_tensor(mel_filterbank(mel), dtype=torch.float32, device="cpu")  # (n_mels, bins)
+        cover = fb.sum(0)
+        covered = cover > 1e-6 * cover.max()  # (the filterbank's last weights towards Nyquist can be ~1e-17)
+        if not bool(covered.any()):
+            raise ValueError("MelMatch: the Mel filterbank covers no STFT bin")
+        spread = torch.where(covered, fb / cover.clamp(min=1e-30), 0.0)
+        # a bin no band covers (0 Hz, beyond fmax) takes the gains of the nearest bin one does
+        where = torch.nonzero(covered)[:, 0]
+        nearest = where[(torch.arange(len(cover), device="cpu")[:, None] - where[None]).abs().argmin(1)]
+        self.register_buffer("fb", fb, persistent=False)
+        self.register_buffer("spread", spread[:, nearest], persistent=False)
+        self.power = float(mel.power)
+
+    @property
+    def factored(self) -> bool:
+        return self.istft.factored
+
+    @factored.setter
+    def factored(self, on: bool) -> None:
+        self.istft.factored = on
+
+    def _rfft_factored(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``rfft(frames)`` (B, J, n_fft) → real and imaginary (B, J, n_fft/2+1) by two matrix-product stages
+        (sample n = n2 · a + b, bin k = k1 + n1 · k2: n1-point transforms over a, twiddles, n2-point over b, only
+        the k2 that reach bins up to Nyquist). Every product has the constant on the right, which onnxruntime
+        runs as one large GEMM."""
+        B, J, n = frames.shape
+        n1, n2 = self.istft.n1, self.istft.n2
+        h = n2 // 2 + 1  # k2 < h covers k = k1 + n1 · k2 ≤ n / 2
+        a1 = 2 * math.pi * torch.outer(torch.arange(n1), torch.arange(n1)).double() / n1  # [a, k1], symmetric
+        tw = 2 * math.pi * torch.outer(torch.arange(n2), torch.arange(n1)).double() / n  # [b, k1]
+        a2 = 2 * math.pi * torch.outer(torch.arange(n2), torch.arange(h)).double() / n2  # [b, k2]
+        c1, s1, ct, st, c2, s2 = (t.float().to(frames.device) for t in (a1.cos(), a1.sin(), tw.cos(), tw.sin(),
+                                                                        a2.cos(), a2.sin()))
+        x = frames.reshape(B, J, n1, n2).transpose(-1, -2)  # [b, a]
+        yr, yi = x @ c1, -(x @ s1)  # [b, k1]
+        yr, yi = yr * ct + yi * st, yi * ct - yr * st  # times e^{−2πi k1 b / n}
+        yr, yi = yr.transpose(-1, -2), yi.transpose(-1, -2)  # [k1, b]
+        xr, xi = yr @ c2 + yi @ s2, yi @ c2 - yr @ s2  # [k1, k2]
+        k = n // 2 + 1
+        return (xr.transpose(-1, -2).reshape(B, J, h * n1)[..., :k], xi.transpose(-1, -2).reshape(B, J, h * n1)[..., :k])
+
+    def _stft(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Centred, zero-padded STFT on the Mel's grid: (B, N) → real, imaginary (B, 1 + N // hop, bins)
+        (frames first, as the gains are computed)."""
+        half = self.n_fft // 2
+        padded = F.pad(wave, (half, half))
+        J = 1 + wave.shape[1] // self.hop
+        k = self.n_fft // self.hop
+        if self.n_fft % self.hop == 0:  # frames as k shifted runs of hop-long blocks: slices, no gather
+            blocks = padded[:, :(J + k - 1) * self.hop].reshape(wave.shape[0], J + k - 1, self.hop)
+            frames = torch.cat([blocks[:, i:i + J] for i in range(k)], dim=2)
+        else:
+            frames = padded.unfold(-1, self.n_fft, self.hop)
+        frames = frames * self.istft.window
+        if self.factored:
+            return self._rfft_factored(frames)
+        spec = torch.fft.rfft(frames, dim=-1)
+        return spec.real, spec.imag
+
+    def forward(self, wave: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        if wave.is_meta:  # a dry run of shapes (bundle loading): the output has the input's shape by construction
+            return wave
+        floor = self.floor * mel.amax(dim=(1, 2), keepdim=True)
+        for _ in range(self.rounds):
+            re, im = self._stft(wave)  # (B, J, bins)
+            re, im = re[:, :mel.shape[2]], im[:, :mel.shape[2]]  # (slices, not min(): they trace)
+            mag = torch.sqrt(re * re + im * im)
+            out = torch.matmul(mag if self.power == 1.0 else mag ** self.power, self.fb.t())  # (B, J, n_mels)
+            target = mel.transpose(1, 2)[:, :re.shape[1]]
+            ratio = ((target + floor) / (out + floor)).clamp(1 / self.limit, self.limit)
+            if self.power != 1.0:
+                ratio = ratio ** (1 / self.power)
+            gain = torch.matmul(ratio, self.spread)  # (B, J, bins)
+            y = self.istft((re * gain).transpose(1, 2), (im * gain).transpose(1, 2))
+            wave = torch.cat([y, wave[:, y.shape[1]:]], dim=1)  # the last part of a hop past the frames: as it was
+        return wave
+
+
 def mel_prior_matrix(mel_cfg, n_fft: int, mels: torch.Tensor, mags: torch.Tensor) -> torch.Tensor:
     """``P`` (n_fft/2+1, n_mels): the pseudo-inverse of the Mel filterbank (``mel_cfg``'s bands on an ``n_fft``
     grid), times the one scale that best maps ``P · mel`` onto the inverse STFT's magnitudes in the log domain
@@ -158,11 +273,12 @@ class VocosInverter(nn.Module):
 
     Args:
         cfg: the architecture; kept as ``self.cfg`` so a checkpoint can rebuild the model.
+        mel: the Mel settings of the inputs; needed only with ``cfg.mel_match`` (see :class:`MelMatch`).
     """
 
     INIT_OPTIONAL = ("offset_down.", "offset_up.")  # `train --init` may start from weights without these
 
-    def __init__(self, cfg: VocosConfig):
+    def __init__(self, cfg: VocosConfig, mel: Optional[MelConfig] = None):
         super().__init__()
         if cfg.hop_length % cfg.istft_hop:
             raise ValueError(f"VocosConfig: hop_length {cfg.hop_length} must be a multiple of istft_hop "
@@ -190,6 +306,14 @@ class VocosInverter(nn.Module):
             nn.init.zeros_(self.offset_up.weight)
             nn.init.zeros_(self.offset_up.bias)
         self.phase_offset = bool(cfg.phase_offset)
+        self.mel_match = None
+        if cfg.mel_match:
+            if mel is None:
+                raise ValueError("VocosConfig.mel_match: the inverter needs the Mel settings to match its output to")
+            if mel.hop_length != cfg.hop_length or mel.n_mels != cfg.n_mels:
+                raise ValueError(f"VocosConfig.mel_match: the Mel's hop {mel.hop_length} and bands {mel.n_mels} "
+                                 f"must be the inverter's ({cfg.hop_length}, {cfg.n_mels})")
+            self.mel_match = MelMatch(mel, cfg.mel_match)
         self.advance_step = 2 * math.pi * cfg.istft_hop / cfg.n_fft  # a bin's phase advance per hop, over k
         self.log_floor = 1e-5
         self.max_log_mag = MAX_LOG_MAG
@@ -227,6 +351,8 @@ class VocosInverter(nn.Module):
         ``with_phase`` also the STFT frames' phases (B, n_fft/2+1, T · r), for the phase losses of training."""
         mag, phase = self.mag_phase(mel)
         wave = self.istft(mag * torch.cos(phase), mag * torch.sin(phase))
+        if self.mel_match is not None:
+            wave = self.mel_match(wave, mel)
         return (wave, phase) if with_phase else wave
 
     def infer(self, mel: torch.Tensor) -> torch.Tensor:

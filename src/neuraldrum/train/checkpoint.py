@@ -92,7 +92,8 @@ def checkpoint_configs(ckpt: dict) -> dict[str, Any]:
 
 def build_model_from_checkpoint(ckpt: dict) -> nn.Module:
     """The checkpoint's model (ConditionalWAE or MCNN) with its weights, in eval mode, on the CPU."""
-    model = build_model(ckpt["task"], checkpoint_configs(ckpt)["model"])
+    cfgs = checkpoint_configs(ckpt)
+    model = build_model(ckpt["task"], cfgs["model"], cfgs["mel"])
     model.load_state_dict(ckpt["model"])
     return model.eval()
 

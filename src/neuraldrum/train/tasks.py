@@ -72,7 +72,7 @@ class Task:
         self.val_wave = load_clips(corpus, self.val_idx)  # (V, N) on the CPU
         self.val_cls = torch.from_numpy(corpus.labels(self.val_idx))
         torch.manual_seed(self.seed)  # the same initial weights for a given seed
-        self.model: nn.Module = build_model(self.name, cfgs.model).to(self.device)
+        self.model: nn.Module = build_model(self.name, cfgs.model, cfgs.mel).to(self.device)
         self.net: nn.Module = self.model
 
     def _batch(self, idx: np.ndarray, rows: np.ndarray, step: int, gain: bool) -> torch.Tensor:
