@@ -416,6 +416,8 @@ def test_mel_match_puts_back_the_level_the_mel_asks_for():
     assert abs(low_db(fixed) - low_db(x)) < 1.0
     capped = MelMatch(mel, 1, limit=2.0)(0.1 * x, fe.mel(x))  # a gain of 10 is asked for; 2 is the most
     torch.testing.assert_close(capped, 0.2 * x, atol=1e-4, rtol=1e-3)
+    silent = torch.zeros(1, 44032)  # a silent Mel and a silent wave: silence, not 0/0
+    assert torch.equal(MelMatch(mel, 2)(silent, fe.mel(silent)), silent)
 
 
 def test_mel_match_bundle_loads_exports_and_plays_the_same(tmp_path):

@@ -135,8 +135,8 @@ class MelMatch(nn.Module):
 
     The gain of Mel band m in frame t is ``(mel + f) / (mel_out + f)`` clamped to [1/``limit``, ``limit``]
     (``f`` = ``floor`` · the clip's Mel peak, so near-silent bands are not blown up); a bin's gain is the
-    filterbank-weighted mean of its bands' gains (a bin no band covers takes the nearest covered bin's). The gains are smooth across
-    bins, so the network's phases are kept: no phase is estimated here. The network's frames overlap with
+    filterbank-weighted mean of its bands' gains (a bin no band covers takes the nearest covered bin's). The
+    gains are smooth across bins, so the network's phases are kept: no phase is estimated here. The network's frames overlap with
     phases that partly cancel (a kick lost a median 3 dB below 200 Hz that way); this puts the energy the Mel
     asks for back. With ``factored`` (set by the ONNX export) the FFTs are two stages of matrix products.
     """
@@ -190,7 +190,7 @@ class MelMatch(nn.Module):
         yr, yi = yr.transpose(-1, -2), yi.transpose(-1, -2)  # [k1, b]
         xr, xi = yr @ c2 + yi @ s2, yi @ c2 - yr @ s2  # [k1, k2]
         k = n // 2 + 1
-        return (xr.transpose(-1, -2).reshape(B, J, h * n1)[..., :k], xi.transpose(-1, -2).reshape(B, J, h * n1)[..., :k])
+        return tuple(t.transpose(-1, -2).reshape(B, J, h * n1)[..., :k] for t in (xr, xi))
 
     def _stft(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Centred, zero-padded STFT on the Mel's grid: (B, N) → real, imaginary (B, 1 + N // hop, bins)
@@ -213,7 +213,7 @@ class MelMatch(nn.Module):
     def forward(self, wave: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
         if wave.is_meta:  # a dry run of shapes (bundle loading): the output has the input's shape by construction
             return wave
-        floor = self.floor * mel.amax(dim=(1, 2), keepdim=True)
+        floor = (self.floor * mel.amax(dim=(1, 2), keepdim=True)).clamp(min=1e-12)  # (a silent Mel: gains of 1)
         for _ in range(self.rounds):
             re, im = self._stft(wave)  # (B, J, bins)
             re, im = re[:, :mel.shape[2]], im[:, :mel.shape[2]]  # (slices, not min(): they trace)
