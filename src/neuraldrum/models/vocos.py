@@ -217,7 +217,9 @@ class MelMatch(nn.Module):
         for _ in range(self.rounds):
             re, im = self._stft(wave)  # (B, J, bins)
             re, im = re[:, :mel.shape[2]], im[:, :mel.shape[2]]  # (slices, not min(): they trace)
-            mag = torch.sqrt(re * re + im * im)
+            sq = re * re + im * im
+            # training through it: sqrt's slope at an exactly silent bin is infinite (NaN gradients); playing: exact
+            mag = torch.sqrt(sq + 1e-20) if sq.requires_grad else torch.sqrt(sq)
             out = torch.matmul(mag if self.power == 1.0 else mag ** self.power, self.fb.t())  # (B, J, n_mels)
             target = mel.transpose(1, 2)[:, :re.shape[1]]
             ratio = ((target + floor) / (out + floor)).clamp(1 / self.limit, self.limit)
