@@ -342,39 +342,39 @@ def test_vocos_bundle_missing_prior_tensor_is_refused(vocos_bundle, tmp_path):
         load_bundle(d)
 
 
+def assert_onnx_plays_as_torch(b, folder, n: int, seed: int) -> None:
+    """The exported generator.onnx in ``folder`` gives what bundle ``b``'s torch generator gives for n sounds."""
+    import onnxruntime as ort
+
+    g = Generator(b)
+    cls = torch.arange(n) % 11
+    z = torch.randn(n, b.wae.cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        want = g(cls, z).numpy()
+    s = ort.InferenceSession(str(folder / "generator.onnx"))
+    got = s.run(None, dict(zip([i.name for i in s.get_inputs()], (cls.numpy(), z.numpy()))))[0]
+    np.testing.assert_allclose(got, want, atol=2e-4)
+
+
 def test_vocos_bundle_exports_to_onnx(vocos_bundle, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     from neuraldrum.export.models import export
 
     export(vocos_bundle, "onnx", tmp_path / "onnx")
-    b = load_bundle(vocos_bundle)
-    g = Generator(b)
-    cls, z = torch.arange(4) % 11, torch.randn(4, b.wae.cfg.latent_dim, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        want = g(cls, z).numpy()
-    s = ort.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
-    names = [i.name for i in s.get_inputs()]
-    got = s.run(None, dict(zip(names, (cls.numpy(), z.numpy()))))[0]
-    np.testing.assert_allclose(got, want, atol=2e-4)
+    assert_onnx_plays_as_torch(load_bundle(vocos_bundle), tmp_path / "onnx", 4, seed=1)
 
 
 def test_phase_offset_bundle_loads_and_exports(tmp_path):
     """A bundle whose inverter sums phases and adds each frame's own term loads as saved and plays the same
     through ONNX."""
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     from neuraldrum.export.models import export
 
     path = random_bundle(tmp_path / "b", inverter="vocos_phase")
     b = load_bundle(path)
     assert b.inverter.cfg.phase_offset == 4 and float(b.inverter.offset_up.weight.abs().sum()) > 0
     export(path, "onnx", tmp_path / "onnx")
-    g = Generator(b)
-    cls, z = torch.arange(3) % 11, torch.randn(3, b.wae.cfg.latent_dim, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        want = g(cls, z).numpy()
-    s = ort.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
-    got = s.run(None, dict(zip([i.name for i in s.get_inputs()], (cls.numpy(), z.numpy()))))[0]
-    np.testing.assert_allclose(got, want, atol=2e-4)
+    assert_onnx_plays_as_torch(b, tmp_path / "onnx", 3, seed=2)
 
 
 @pytest.mark.parametrize("preset", [cpu44, cpu])  # cpu: a 1024-point window inside 2048-point frames
@@ -423,7 +423,7 @@ def test_mel_match_puts_back_the_level_the_mel_asks_for():
 def test_mel_match_bundle_loads_exports_and_plays_the_same(tmp_path):
     """A bundle whose inverter matches its output to the Mel (mel_match=2, no weights of its own) loads, its
     generator applies the matching, and the ONNX export (FFTs as matrix products, no DFT) plays the same."""
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
     from neuraldrum.export.models import export
 
@@ -439,13 +439,7 @@ def test_mel_match_bundle_loads_exports_and_plays_the_same(tmp_path):
     export(path, "onnx", tmp_path / "onnx")
     ops = {n.op_type for n in onnx.load(str(tmp_path / "onnx" / "generator.onnx")).graph.node}
     assert "DFT" not in ops and "STFT" not in ops
-    g = Generator(b)
-    cls, z = torch.arange(3) % 11, torch.randn(3, b.wae.cfg.latent_dim, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        want = g(cls, z).numpy()
-    s = ort.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
-    got = s.run(None, dict(zip([i.name for i in s.get_inputs()], (cls.numpy(), z.numpy()))))[0]
-    np.testing.assert_allclose(got, want, atol=2e-4)
+    assert_onnx_plays_as_torch(b, tmp_path / "onnx", 3, seed=2)
     assert b.inverter.mel_match.factored is False
     with pytest.raises(ValueError, match="needs the Mel settings"):
         VocosInverter(b.inverter.cfg)

@@ -343,8 +343,8 @@ def playing_engine(model: Any = None, threads: Optional[int] = None, backend: st
     graphs faster on a CPU than eager torch (``neuraldrum bench``, ``bench/onnx``): an export folder is used as
     it is; a bundle (or the default) is exported once into ``cache`` (default ``$NEURALDRUM_CACHE`` or
     ``~/.cache/neuraldrum``), keyed by its weights' checksum, the package version and ``GRAPHS_REVISION``; a cached
-    export whose recorded checksums (weights, configs) differ, or that does not load, is exported again; without onnxruntime or the
-    exporter it falls back to torch. "torch" and "onnx" force a backend."""
+    export whose recorded checksums (weights, configs) differ, or that does not load, is exported again; without
+    onnxruntime or the exporter it falls back to torch. "torch" and "onnx" force a backend."""
     import os
     from pathlib import Path
 

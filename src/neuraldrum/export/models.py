@@ -56,7 +56,8 @@ def export_meta(bundle: Bundle) -> dict:
     return {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "package_version": __version__,
         "graphs_revision": GRAPHS_REVISION,
-        "bundle_sha256": info["sha256"], "configs_sha256": info["configs_sha256"], "bundle_name": Path(info["path"]).name if info["path"] else None,
+        "bundle_sha256": info["sha256"], "configs_sha256": info["configs_sha256"],
+        "bundle_name": Path(info["path"]).name if info["path"] else None,
         "classes": info["classes"], "sample_rate": info["sample_rate"],
         "n_samples": info["n_samples"], "latent_dim": info["latent_dim"],
         "fade_ms": info["fade_ms"], "fade_shape": info["fade_shape"],

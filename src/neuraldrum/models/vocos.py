@@ -146,7 +146,6 @@ class MelMatch(nn.Module):
         from ..audio.mel import mel_filterbank
 
         self.rounds, self.limit, self.floor = int(rounds), float(limit), float(floor)
-        self.n_fft, self.hop = int(mel.n_fft), int(mel.hop_length)
         self.istft = ISTFT(mel.n_fft, mel.hop_length, mel.win_length, save_window=False)
         # made on the CPU even inside a meta-device context (a bundle builds its models there, then loads the
         # saved tensors; these are not saved)
@@ -195,15 +194,12 @@ class MelMatch(nn.Module):
     def _stft(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Centred, zero-padded STFT on the Mel's grid: (B, N) → real, imaginary (B, 1 + N // hop, bins)
         (frames first, as the gains are computed)."""
-        half = self.n_fft // 2
-        padded = F.pad(wave, (half, half))
-        J = 1 + wave.shape[1] // self.hop
-        k = self.n_fft // self.hop
-        if self.n_fft % self.hop == 0:  # frames as k shifted runs of hop-long blocks: slices, no gather
-            blocks = padded[:, :(J + k - 1) * self.hop].reshape(wave.shape[0], J + k - 1, self.hop)
-            frames = torch.cat([blocks[:, i:i + J] for i in range(k)], dim=2)
-        else:
-            frames = padded.unfold(-1, self.n_fft, self.hop)
+        n_fft, hop = self.istft.n_fft, self.istft.hop  # (the ISTFT requires hop to divide n_fft)
+        padded = F.pad(wave, (n_fft // 2, n_fft // 2))
+        J = 1 + wave.shape[1] // hop
+        k = n_fft // hop  # frames as k shifted runs of hop-long blocks: slices, no gather
+        blocks = padded[:, :(J + k - 1) * hop].reshape(wave.shape[0], J + k - 1, hop)
+        frames = torch.cat([blocks[:, i:i + J] for i in range(k)], dim=2)
         frames = frames * self.istft.window
         if self.factored:
             return self._rfft_factored(frames)
@@ -310,11 +306,8 @@ class VocosInverter(nn.Module):
         self.phase_offset = bool(cfg.phase_offset)
         self.mel_match = None
         if cfg.mel_match:
-            if mel is None:
+            if mel is None:  # (that it agrees with cfg is config.check_shapes' business, as for every inverter)
                 raise ValueError("VocosConfig.mel_match: the inverter needs the Mel settings to match its output to")
-            if mel.hop_length != cfg.hop_length or mel.n_mels != cfg.n_mels:
-                raise ValueError(f"VocosConfig.mel_match: the Mel's hop {mel.hop_length} and bands {mel.n_mels} "
-                                 f"must be the inverter's ({cfg.hop_length}, {cfg.n_mels})")
             self.mel_match = MelMatch(mel, cfg.mel_match)
         self.advance_step = 2 * math.pi * cfg.istft_hop / cfg.n_fft  # a bin's phase advance per hop, over k
         self.log_floor = 1e-5
