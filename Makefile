@@ -4,9 +4,10 @@
 setup:
 	./scripts/setup.sh
 
-# the main job: a new drum kit from the bundled default model, on the CPU
+# the main job: a new drum kit from the bundled default model, on the CPU, rendered in hi-fi (Griffin-Lim
+# iterations after the inverter: README, "Hi-fi rendering")
 demo: setup
-	.venv/bin/neuraldrum kit -o kit --seed 0
+	.venv/bin/neuraldrum kit -o kit --seed 0 --hifi
 	@echo "the kit's WAV files (one per class) and kit.json are in $(CURDIR)/kit/"
 
 # the real drum corpus from the Debian libraries at 22.05 kHz (what the 22.05 kHz model, the default until

@@ -28,8 +28,11 @@ def random_bundle(out, inverter: str = "mcnn"):
         mcnn = VocosInverter(p.vocos).eval()
         torch.nn.init.normal_(mcnn.offset_up.weight, 0.0, 0.5)
         inverter = "vocos"
-    elif inverter == "vocos_mm":  # two rounds of Mel matching after the inverse STFT
-        p = dataclasses.replace(p, vocos=dataclasses.replace(p.vocos, mel_match=2))
+    elif inverter in ("vocos_mm", "vocos_mmm", "vocos_gl"):  # two rounds of Mel matching after the inverse
+        # STFT; three, the third with momentum; one, then three Griffin-Lim iterations
+        mm = {"vocos_mm": {"mel_match": 2}, "vocos_mmm": {"mel_match": 3, "mel_match_momentum": 0.9},
+              "vocos_gl": {"mel_match": 1, "gl_iters": 3}}[inverter]
+        p = dataclasses.replace(p, vocos=dataclasses.replace(p.vocos, **mm))
         mcnn = VocosInverter(p.vocos, p.mel).eval()
         inverter = "vocos"
     elif inverter == "vocos":

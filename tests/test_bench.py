@@ -39,6 +39,9 @@ def test_bench_with_baselines(tiny_bundle):
         assert s["clients"] == c and s["rendered"] >= 1 and s["failed"] == s["overloaded"] == 0
         assert s["rendered"] + s["superseded"] == s["sent"] and s["max_queue"] <= c
         assert s["p95_over_batch8"] == pytest.approx(s["p95_ms"] / r["bench/batch8"]["median_ms"])
+    h = r["bench/hifi_t1"]  # hi-fi: the playing path plus Griffin-Lim iterations, so slower than it
+    assert h["iters"] == 24 and h["ratio_to_generate_t1"] > 1
+    assert h["ratio_to_generate_t1"] == pytest.approx(h["median_ms"] / r["bench/generate_t1"]["median_ms"])
     o = r["bench/onnx"]
     if "skipped" not in o:
         assert o["ratio_to_torch_t1"] == pytest.approx(o["generate_t1"]["median_ms"] / r["bench/generate_t1"]["median_ms"])

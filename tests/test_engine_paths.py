@@ -22,7 +22,7 @@ import neuraldrum
 import neuraldrum.engine as engine_module
 from neuraldrum.audio.io import prepare_clip, resample
 from neuraldrum.bundle import DEFAULT_BUNDLE, configs_sha256
-from neuraldrum.engine import Controls, Encoded, Engine, Voice, playing_engine
+from neuraldrum.engine import HIFI_ITERS, Controls, Encoded, Engine, Voice, playing_engine
 from neuraldrum.sampler import SamplerControls, apply_sampler
 
 D, SR, N = 6, 8000, 2000
@@ -112,13 +112,13 @@ def generated(eng):
 
 def test_engine_takes_its_facts_from_the_backend(fake):
     eng = fake()
-    assert FakeBackend.made == [(("bundle-path",), {"threads": None, "device": None})]
+    assert FakeBackend.made == [(("bundle-path",), {"threads": None, "device": None, "hifi": 0})]
     assert (eng.sample_rate, eng.n_samples, eng.classes, eng.latent_dim) == (SR, N, CLASSES, D)
     assert eng.temperature == 0.8 and type(eng.temperature) is float
     assert eng.has_classifier is True and eng.model_sha256 == "ab" * 32 and eng.model_path == "/models/fake"
     assert eng.pca is FakeBackend.next_info["pca"]
-    Engine("b2", threads=1, device="cuda:1", warm=False)
-    assert FakeBackend.made[-1] == (("b2",), {"threads": 1, "device": "cuda:1"})
+    Engine("b2", threads=1, device="cuda:1", warm=False, hifi=True)
+    assert FakeBackend.made[-1] == (("b2",), {"threads": 1, "device": "cuda:1", "hifi": HIFI_ITERS})
     Engine("export-folder", threads=2, backend="onnx", warm=False)
     assert FakeBackend.made[-1] == (("export-folder",), {"threads": 2})
     with pytest.raises(ValueError) as e:

@@ -420,16 +420,136 @@ def test_mel_match_puts_back_the_level_the_mel_asks_for():
     assert torch.equal(MelMatch(mel, 2)(silent, fe.mel(silent)), silent)
 
 
-def test_mel_match_bundle_loads_exports_and_plays_the_same(tmp_path):
-    """A bundle whose inverter matches its output to the Mel (mel_match=2, no weights of its own) loads, its
-    generator applies the matching, and the ONNX export (FFTs as matrix products, no DFT) plays the same."""
+def test_mel_match_momentum_is_fast_griffin_lims_extrapolation():
+    """With momentum α, rounds 1 and 2 are the plain rounds and round 3 starts from C + α (C − C_prev), C being
+    the STFT of round 2's output and C_prev that of round 1's: written out here with torch.stft / istft."""
+    mel = cpu44().mel
+    fe = MelFrontend(mel)
+    g = torch.Generator().manual_seed(3)
+    t = torch.arange(44032) / 44100
+    x = ((torch.sin(2 * math.pi * 70 * t) + 0.2 * torch.randn(44032, generator=g)) * torch.exp(-t / 0.15))[None]
+    start = torch.roll(x, 300) * 0.7  # a wave that disagrees with the Mel asked for: late, quiet
+    target = fe.mel(x)
+    win = torch.hann_window(mel.win_length)
+
+    def stft(w):
+        return torch.stft(w, mel.n_fft, mel.hop_length, mel.win_length, win, center=True, pad_mode="constant",
+                          return_complex=True)[:, :, :target.shape[2]]
+
+    def gained(S):  # the band gains, spread to bins, as the class docstring states them
+        floor = 1e-5 * target.amax()
+        ratio = ((target + floor) / (fe.fb @ S.abs() ** mel.power + floor)).clamp(0.25, 4.0) ** (1 / mel.power)
+        return S * (ratio.transpose(1, 2) @ MelMatch(mel, 1).spread).transpose(1, 2)
+
+    def istft(S, like):
+        y = torch.istft(S, mel.n_fft, mel.hop_length, mel.win_length, win, center=True,
+                        length=(S.shape[2] - 1) * mel.hop_length)
+        return torch.cat([y, like[:, y.shape[1]:]], dim=1)
+
+    w1 = istft(gained(stft(start)), start)
+    w2 = istft(gained(stft(w1)), w1)
+    c1, c2 = stft(w1), stft(w2)
+    w3 = istft(gained(c2 + 0.9 * (c2 - c1)), w2)
+    for k, want in ((2, w2), (3, w3)):
+        torch.testing.assert_close(MelMatch(mel, k, momentum=0.9)(start, target), want, atol=2e-4, rtol=1e-3)
+    plain3 = MelMatch(mel, 3)(start, target)
+    assert float((plain3 - w3).abs().max()) > 1e-3  # (the momentum changed round 3)
+
+
+def test_griffin_lim_steps_are_fast_griffin_lim_from_the_given_phases():
+    """GriffinLimSteps, written out with torch.stft / istft: magnitudes max(pinv(fb) · mel, 0), the wave's own
+    phases, momentum from the third iteration; and from a wave that disagrees with the Mel, the output's spectral
+    distance to the clip falls with the iterations."""
+    from neuraldrum.models.vocos import GriffinLimSteps
+
+    mel = cpu44().mel
+    fe = MelFrontend(mel)
+    g = torch.Generator().manual_seed(4)
+    t = torch.arange(44032) / 44100
+    x = ((torch.sin(2 * math.pi * 90 * t) + 0.3 * torch.randn(44032, generator=g)) * torch.exp(-t / 0.1))[None]
+    target = fe.mel(x)
+    start = x + 0.05 * torch.randn(1, 44032, generator=g) * torch.exp(-t / 0.3)  # same Mel nearly, other phases
+    win = torch.hann_window(mel.win_length)
+    mags = (torch.linalg.pinv(fe.fb.double()).float() @ target).clamp(min=0)  # (bins, T)
+
+    def stft(w):
+        return torch.stft(w, mel.n_fft, mel.hop_length, mel.win_length, win, center=True, pad_mode="constant",
+                          return_complex=True)[:, :, :target.shape[2]]
+
+    def step(S, like):
+        y = torch.istft(mags * S / S.abs().clamp(min=1e-12), mel.n_fft, mel.hop_length, mel.win_length, win,
+                        center=True, length=(S.shape[2] - 1) * mel.hop_length)
+        return torch.cat([y, like[:, y.shape[1]:]], dim=1)
+
+    w1 = step(stft(start), start)
+    w2 = step(stft(w1), w1)
+    c1, c2 = stft(w1), stft(w2)
+    w3 = step(c2 + 0.5 * (c2 - c1), w2)
+    torch.testing.assert_close(GriffinLimSteps(mel, 1, 0.5)(start, target), w1, atol=2e-4, rtol=1e-3)
+    torch.testing.assert_close(GriffinLimSteps(mel, 3, 0.5)(start, target), w3, atol=2e-4, rtol=1e-3)
+
+    def sc(w):
+        ref = stft(x).abs()
+        return float((stft(w).abs() - ref).norm() / ref.norm())
+
+    far = torch.roll(x, 700) * 0.5  # late and quiet: the iterations move it towards the clip's spectrogram
+    scs = [sc(GriffinLimSteps(mel, k)(far, target)) for k in (0, 2, 8)]
+    assert scs[0] > scs[1] > scs[2], scs
+    silent = torch.zeros(1, 44032)
+    assert torch.equal(GriffinLimSteps(mel, 2)(silent, fe.mel(silent)), silent)
+
+
+def test_griffin_lim_bundle_loads_exports_and_plays_the_same(tmp_path):
+    """A bundle whose inverter ends with Griffin-Lim iterations (no weights of their own) loads, applies them,
+    and its ONNX export (no DFT operator) plays the same."""
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from neuraldrum.export.models import export
+    from neuraldrum.models.vocos import GriffinLimSteps
+
+    path = random_bundle(tmp_path / "b", inverter="vocos_gl")
+    b = load_bundle(path)
+    assert isinstance(b.inverter.gl, GriffinLimSteps) and b.inverter.gl.iters == 3
+    mel = torch.rand(2, b.mel.n_mels, b.mel.n_frames(b.audio.n_samples)) * 3
+    plain = VocosInverter(dataclasses.replace(b.inverter.cfg, gl_iters=0), b.mel).eval()
+    plain.load_state_dict(b.inverter.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(b.inverter(mel), b.inverter.gl(plain(mel), mel))
+    export(path, "onnx", tmp_path / "onnx")
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "onnx" / "generator.onnx")).graph.node}
+    assert "DFT" not in ops and "STFT" not in ops
+    assert_onnx_plays_as_torch(b, tmp_path / "onnx", 3, seed=2)
+    with pytest.raises(ValueError, match="gl_iters"):
+        VocosInverter(dataclasses.replace(b.inverter.cfg, mel_match=0))
+
+
+def test_mel_prior_matrix_follows_the_mels_device():
+    """The pseudo-inverse is made where the example Mels are (it was made on the CPU: training on a GPU failed
+    at its first step)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from neuraldrum.models.vocos import mel_prior_matrix
+
+    mel = cpu44().mel
+    x = torch.randn(2, 44032, device="cuda")
+    mags = torch.stft(x, 1024, 256, 1024, torch.hann_window(1024, device="cuda"), return_complex=True).abs()
+    P = mel_prior_matrix(mel, 1024, MelFrontend(mel).to("cuda").mel(x), mags)
+    assert P.device.type == "cuda" and P.shape == (513, mel.n_mels)
+
+
+@pytest.mark.parametrize("kind,rounds", [("vocos_mm", 2), ("vocos_mmm", 3)])
+def test_mel_match_bundle_loads_exports_and_plays_the_same(tmp_path, kind, rounds):
+    """A bundle whose inverter matches its output to the Mel (2 rounds; 3 with momentum; no weights of their own)
+    loads, its generator applies the matching, and the ONNX export (FFTs as matrix products, no DFT) plays the
+    same."""
     pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
     from neuraldrum.export.models import export
 
-    path = random_bundle(tmp_path / "b", inverter="vocos_mm")
+    path = random_bundle(tmp_path / "b", inverter=kind)
     b = load_bundle(path)
-    assert b.inverter.cfg.mel_match == 2 and isinstance(b.inverter.mel_match, MelMatch)
+    assert b.inverter.cfg.mel_match == rounds and isinstance(b.inverter.mel_match, MelMatch)
+    assert b.inverter.mel_match.momentum == (0.9 if rounds == 3 else 0.0)
     mel = torch.rand(2, b.mel.n_mels, b.mel.n_frames(b.audio.n_samples)) * 3
     plain = VocosInverter(dataclasses.replace(b.inverter.cfg, mel_match=0)).eval()
     plain.load_state_dict(b.inverter.state_dict())
@@ -464,6 +584,48 @@ def test_engine_plays_a_vocos_bundle(vocos_bundle):
     e = Engine(vocos_bundle, warm=False)
     w = e.generate("snare", z=np.zeros(e.latent_dim, np.float32))
     assert w.shape == (e.n_samples,) and np.isfinite(w).all() and 0.5 < np.abs(w).max() <= 1.0
+
+
+def test_hifi_rendering_adds_griffin_lim_steps_after_the_inverter(vocos_bundle, tmp_path, capsys):
+    """Engine(hifi=K): the playing path's inverter output, then K Griffin-Lim iterations from it, then the same
+    fades and peak; hifi=True is HIFI_ITERS; refused for the ONNX backend and out of range; `generate --hifi`."""
+    import soundfile as sf
+
+    from neuraldrum.engine import HIFI_ITERS, Engine
+    from neuraldrum.models.vocos import GriffinLimSteps
+
+    plain, hifi = Engine(vocos_bundle, warm=False), Engine(vocos_bundle, warm=False, hifi=3)
+    z = plain.sample_prior(2, 0)
+    cls = torch.tensor([0, 1])
+    g = plain.backend.generator
+    with torch.no_grad():
+        mel = (torch.exp(g.logmel(cls, torch.from_numpy(z))) - g.log_floor).clamp(min=0.0)
+        want = g.finish(GriffinLimSteps(hifi.backend.bundle.mel, 3)(g.inverter(mel), mel)).numpy()
+    got = hifi.generate_batch([0, 1], z)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(got - plain.generate_batch([0, 1], z)).max() > 1e-3
+    assert Engine(vocos_bundle, warm=False, hifi=True).hifi == HIFI_ITERS and plain.hifi == 0
+    with pytest.raises(ValueError, match="hifi"):
+        Engine(vocos_bundle, warm=False, hifi=65)
+    with pytest.raises(ValueError, match="hifi.*torch"):
+        Engine(tmp_path, backend="onnx", hifi=True)
+    assert cli.main(["generate", "kick", "--model", str(vocos_bundle), "--seed", "1", "--hifi", "-o",
+                     str(tmp_path / "hi")]) == 0
+    assert cli.main(["generate", "kick", "--model", str(vocos_bundle), "--seed", "1", "-o", str(tmp_path / "lo")]) == 0
+    hi, _ = sf.read(tmp_path / "hi" / "kick_000.wav")
+    lo, _ = sf.read(tmp_path / "lo" / "kick_000.wav")
+    assert hi.shape == lo.shape and np.abs(hi - lo).max() > 1e-3
+    # a kit rendered in hi-fi says so in kit.json and is remade the same way, bit for bit
+    args = ["--model", str(vocos_bundle), "--seed", "2"]
+    assert cli.main(["kit", *args, "--hifi", "-o", str(tmp_path / "k1")]) == 0
+    assert json.loads((tmp_path / "k1" / "kit.json").read_text())["info"]["hifi"] == HIFI_ITERS
+    assert cli.main(["kit", "--model", str(vocos_bundle), "--from", str(tmp_path / "k1" / "kit.json"), "-o",
+                     str(tmp_path / "k2")]) == 0
+    assert cli.main(["kit", *args, "-o", str(tmp_path / "k3")]) == 0
+    assert "hifi" not in json.loads((tmp_path / "k3" / "kit.json").read_text()).get("info", {})
+    for wav in sorted((tmp_path / "k1").glob("*.wav")):
+        assert (tmp_path / "k2" / wav.name).read_bytes() == wav.read_bytes()
+    assert (tmp_path / "k3" / "kick.wav").read_bytes() != (tmp_path / "k1" / "kick.wav").read_bytes()
 
 
 def test_swap_inverter(bundle_dir, vocos_bundle, tmp_path):
@@ -508,6 +670,19 @@ def test_bundle_inverter_sets_mel_match(bundle_dir, tiny_corpus, tmp_path, capsy
     assert cli.main(["bundle-inverter", "--model", str(bundle_dir), "--inverter", str(tmp_path / "m"), "--data",
                      str(tiny_corpus), "--out", str(tmp_path / "x"), "--mel-match", "2", "--no-metrics"]) == 1
     assert "for a Vocos-style inverter" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    out = tmp_path / "mom"
+    assert cli.main(["bundle-inverter", "--model", str(bundle_dir), "--inverter", str(tmp_path / "v"), "--data",
+                     str(tiny_corpus), "--out", str(out), "--mel-match", "3", "--mel-match-momentum", "0.9",
+                     "--no-metrics"]) == 0
+    b = load_bundle(out)
+    assert (b.inverter.mel_match.rounds, b.inverter.mel_match.momentum) == (3, 0.9)
+    record = json.loads((out / "bundle.json").read_text())["training"]["vocos"]
+    assert (record["mel_match"], record["mel_match_momentum"]) == (3, 0.9)
+    capsys.readouterr()
+    assert cli.main(["bundle-inverter", "--model", str(bundle_dir), "--inverter", str(tmp_path / "v"), "--data",
+                     str(tiny_corpus), "--out", str(tmp_path / "y"), "--mel-match", "3", "--mel-match-momentum",
+                     "1", "--no-metrics"]) == 1
+    assert "vocos.mel_match_momentum" in capsys.readouterr().err and not (tmp_path / "y").exists()
 
 
 def test_compare_inverters_cli(tiny_corpus, tmp_path, capsys):

@@ -15,6 +15,8 @@ Every number comes from one run on one machine, so the ratios are what to compar
 - the same latency for Griffin-Lim 32 and 100 iterations (librosa, from the same Mel) and for HiFi-GAN V1, V3
   and Vocos built at their published sizes with random weights (their speed does not depend on the weights),
   with each one's ratio to the MCNN;
+- hi-fi rendering (``Engine(hifi=True)``: Griffin-Lim iterations after the inverter) single-threaded, with its
+  ratio to the playing ``generate`` and to Griffin-Lim 32 (``bench/hifi_t1``);
 - with ``against`` (other bundles, e.g. the 22.05 kHz MCNN model a 44.1 kHz one replaces): the same single-thread
   latency of their inverter and of ``Engine.generate``, timed in this run, with this model's ratio to each
   (``bench/against``).
@@ -180,6 +182,15 @@ def bench(model=None, runs: int = 100, max_seconds: float = 30.0, baselines: boo
                     entry[f"t{threads}"] = {**r, "ratio_to_mcnn": r["median_ms"] / mc}
             out[f"bench/{name}"] = entry
             del net
+    say("hi-fi rendering (Engine(hifi=True)), 1 thread")
+    hi = Engine(b, device="cpu", hifi=True)
+    with torch_threads(1):
+        r = time_calls(lambda: hi.generate(cls, z=z[0].numpy()), runs, max_seconds=max_seconds)
+    r["iters"] = hi.hifi
+    r["ratio_to_generate_t1"] = r["median_ms"] / out["bench/generate_t1"]["median_ms"]
+    if "bench/gl32" in out:
+        r["ratio_to_gl32"] = r["median_ms"] / out["bench/gl32"]["median_ms"]
+    out["bench/hifi_t1"] = r
     out["bench/n_frames"] = int(n_frames)
     if others:
         out["bench/against"] = {}
@@ -301,6 +312,11 @@ def format_table(r: dict) -> str:
         if e:
             ratio = f"×{e['t1']['ratio_to_mcnn']:.1f} {kind} (1 thread)"
             lines.append(f"{name + ' (random weights)':28s} {cell(e['t1']):>20s} {cell(e.get(f't{T}')):>20s}  {ratio}")
+    h = r.get("bench/hifi_t1")
+    if h:
+        gl = f", ×{h['ratio_to_gl32']:.2f} Griffin-Lim 32" if "ratio_to_gl32" in h else ""
+        lines.append(f"{'generate, hi-fi (' + str(h['iters']) + ' GL its)':28s} {cell(h):>20s} {'':>20s}  "
+                     f"×{h['ratio_to_generate_t1']:.1f} generate{gl}")
     o = r.get("bench/onnx") or {}
     if "generate_t1" in o:
         lines.append(f"{'generate, ONNX engine':28s} {cell(o['generate_t1']):>20s} {cell(o.get(f'generate_t{T}')):>20s}"

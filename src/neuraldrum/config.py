@@ -108,6 +108,13 @@ class VocosConfig:
     # rounds of Mel matching after the inverse STFT (see models.vocos.MelMatch): each round scales the output's
     # STFT on the Mel's own grid, band by band and frame by frame, towards the Mel it was asked for; 0: none
     mel_match: int = 0
+    # > 0: each round of Mel matching from the second extrapolates the output's STFT by this share of its change
+    # since the round before (fast Griffin-Lim's momentum; see models.vocos.MelMatch); 0: plain rounds
+    mel_match_momentum: float = 0.0
+    # > 0: then this many fast Griffin-Lim iterations on the Mel's grid, started from the output so far, towards the
+    # magnitudes the Mel implies (see models.vocos.GriffinLimSteps); 0: none. gl_momentum: their momentum
+    gl_iters: int = 0
+    gl_momentum: float = 0.99
     resolutions: tuple = (512, 128, 512, 1024, 256, 1024, 2048, 512, 2048)  # (n_fft, hop, win) triples, flat
     mel_weight: float = 1.0
     # > 0: plus this · the magnitude-weighted phase losses on the inverse STFT's own grid (losses.phase_losses)
@@ -267,6 +274,10 @@ def check_layers(wae: Optional[WAEConfig] = None, mcnn: Optional[MCNNConfig] = N
         need(ok_hop and _whole(vocos.n_fft, 2, MAX_N_FFT) and vocos.n_fft % vocos.istft_hop == 0,
              "vocos.n_fft", vocos.n_fft, "a multiple of istft_hop")
         need(_whole(vocos.mel_match, 0, 16), "vocos.mel_match", vocos.mel_match, "a whole number from 0 to 16")
+        need(_number(vocos.mel_match_momentum, 0.0, 0.999), "vocos.mel_match_momentum", vocos.mel_match_momentum,
+             "a number from 0 to 0.999")
+        need(_whole(vocos.gl_iters, 0, 64), "vocos.gl_iters", vocos.gl_iters, "a whole number from 0 to 64")
+        need(_number(vocos.gl_momentum, 0.0, 0.999), "vocos.gl_momentum", vocos.gl_momentum, "a number from 0 to 0.999")
         need(_whole(vocos.phase_offset, 0, MAX_WIDTH), "vocos.phase_offset", vocos.phase_offset,
              f"a whole number from 0 to {MAX_WIDTH} (0: none)")
         need(_widths(vocos.resolutions, 3, 30) and len(vocos.resolutions) % 3 == 0, "vocos.resolutions",

@@ -198,12 +198,13 @@ def add_prior(model: Optional[Path], data: Path, out: Path, force: bool = False,
 
 def swap_inverter(model: Optional[Path], run: Path, data: Path, out: Path, command: Optional[str] = None,
                   metrics: bool = True, per_class: int = 50, latency_runs: int = 100,
-                  mel_match: Optional[int] = None) -> dict:
+                  mel_match: Optional[int] = None, mel_match_momentum: Optional[float] = None) -> dict:
     """Write ``out``: the bundle ``model`` (None = the default) with its inverter replaced by the inverter of
     training run ``run`` (:func:`neuraldrum.bundle.write_with_inverter`), then measure every metric again on
     ``data``'s test split (the inverter changes every sound, so none of the source's metrics carry over).
     ``mel_match``: rounds of Mel matching for a Vocos-style inverter (:class:`neuraldrum.models.vocos.MelMatch`;
-    None keeps the run's own; it adds no weights). Returns the metrics."""
+    None keeps the run's own; it adds no weights), ``mel_match_momentum`` their momentum (None: the run's own).
+    Returns the metrics."""
     from .bundle import DEFAULT_BUNDLE
     from .train.checkpoint import build_model_from_checkpoint, checkpoint_configs, load_checkpoint
 
@@ -215,14 +216,15 @@ def swap_inverter(model: Optional[Path], run: Path, data: Path, out: Path, comma
     b = load_bundle(src)
     if cfgs["mel"] != b.mel or cfgs["audio"].sample_rate != b.audio.sample_rate:
         raise ValueError(f"{run}: trained on other Mel settings than {src}'s")
-    if mel_match is not None:
+    mm = {k: v for k, v in (("mel_match", mel_match), ("mel_match_momentum", mel_match_momentum)) if v is not None}
+    if mm:
         if ck["task"] not in ("vocos", "vocos_gan"):
-            raise ValueError(f"{run}: --mel-match is for a Vocos-style inverter, not a {ck['task']} run")
-        ck = {**ck, "configs": {**ck["configs"], "model": {**ck["configs"]["model"], "mel_match": int(mel_match)}}}
+            flag = "--mel-match" if mel_match is not None else "--mel-match-momentum"
+            raise ValueError(f"{run}: {flag} is for a Vocos-style inverter, not a {ck['task']} run")
+        ck = {**ck, "configs": {**ck["configs"], "model": {**ck["configs"]["model"], **mm}}}
     inverter = build_model_from_checkpoint(ck)
     record = {**(_command(run) or {}), "step": ck.get("loop", {}).get("step"), "swap_command": command}
-    if mel_match is not None:
-        record["mel_match"] = int(mel_match)
+    record.update(mm)
     write_with_inverter(src, out, inverter, record)
     m = {}
     if metrics:
@@ -238,7 +240,7 @@ def _swap_cmd(args: argparse.Namespace) -> int:
     command = "neuraldrum " + shlex.join(sys.argv[1:]) if sys.argv and "bundle-inverter" in sys.argv else None
     m = swap_inverter(Path(args.model) if args.model else None, Path(args.inverter), Path(args.data),
                       Path(args.out), command=command, metrics=not args.no_metrics, per_class=args.per_class,
-                      mel_match=args.mel_match)
+                      mel_match=args.mel_match, mel_match_momentum=args.mel_match_momentum)
     print(f"bundle with the inverter of {args.inverter} written to {args.out}"
           + (f" (measured on the test split of {args.data})" if m else ""))
     return 0
@@ -299,6 +301,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-class", type=int, default=50, help="prior samples per class for the listen test")
     p.add_argument("--mel-match", type=int, default=None, metavar="K",
                    help="rounds of Mel matching after a Vocos-style inverter (0: none; default: the run's own)")
+    p.add_argument("--mel-match-momentum", type=float, default=None, metavar="A",
+                   help="their momentum, 0 to 0.999 (fast Griffin-Lim's; 0: plain rounds; default: the run's own)")
     p.set_defaults(func=_swap_cmd)
 
     p = sub.add_parser("bundle-prior", help="copy a bundle with a per-class Gaussian prior fitted on the train split")

@@ -22,7 +22,8 @@ def build_model(task: str, cfg: Union[WAEConfig, MCNNConfig, VocosConfig], mel: 
                 ) -> nn.Module:
     """A fresh model for ``task`` ("wae", "mcnn", "vocos" or "vocos_gan": the same inverter) from its config,
     whose layer settings are checked first (:func:`neuraldrum.config.check_layers`: a ValueError naming the field,
-    not an error from deep inside torch). ``mel``: the Mel settings, which an inverter with ``mel_match`` needs."""
+    not an error from deep inside torch). ``mel``: the Mel settings, which an inverter with ``mel_match`` or ``gl_iters``
+    needs."""
     from ..config import check_layers
 
     kind = {WAEConfig: "wae", MCNNConfig: "mcnn", VocosConfig: "vocos"}.get(type(cfg))
