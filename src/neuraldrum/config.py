@@ -108,7 +108,7 @@ class VocosConfig:
     # rounds of Mel matching after the inverse STFT (see models.vocos.MelMatch): each round scales the output's
     # STFT on the Mel's own grid, band by band and frame by frame, towards the Mel it was asked for; 0: none
     mel_match: int = 0
-    # > 0: each round of Mel matching from the second extrapolates the output's STFT by this share of its change
+    # > 0: each round of Mel matching from the third extrapolates the output's STFT by this share of its change
     # since the round before (fast Griffin-Lim's momentum; see models.vocos.MelMatch); 0: plain rounds
     mel_match_momentum: float = 0.0
     # > 0: then this many fast Griffin-Lim iterations on the Mel's grid, started from the output so far, towards the

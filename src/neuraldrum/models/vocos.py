@@ -142,6 +142,23 @@ class _MelGrid(nn.Module):
         fb = torch.as_tensor(mel_filterbank(mel), dtype=torch.float32, device="cpu")  # (n_mels, bins)
         self.register_buffer("fb", fb, persistent=False)
         self.power = float(mel.power)
+        self.momentum = 0.0
+
+    def _extrapolate(self, i: int, re: torch.Tensor, im: torch.Tensor, prev: Optional[tuple]) -> tuple:
+        """Iteration ``i``'s STFT (re, im) of the output so far → (re, im, prev): from the third iteration, moved
+        on by ``momentum`` · its change since the last output's (fast Griffin-Lim's extrapolation; the first STFT,
+        of the input, takes no part)."""
+        if not self.momentum or i == 0:
+            return re, im, prev
+        if prev is None:
+            return re, im, (re, im)
+        return re + self.momentum * (re - prev[0]), im + self.momentum * (im - prev[1]), (re, im)
+
+    @staticmethod
+    def _magnitude(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+        sq = re * re + im * im
+        # training through it: sqrt's slope at an exactly silent bin is infinite (NaN gradients); playing: exact
+        return torch.sqrt(sq + 1e-20) if sq.requires_grad else torch.sqrt(sq)
 
     @property
     def factored(self) -> bool:
@@ -226,14 +243,8 @@ class MelMatch(_MelGrid):
         for i in range(self.rounds):
             re, im = self._stft(wave)  # (B, J, bins)
             re, im = re[:, :mel.shape[2]], im[:, :mel.shape[2]]  # (slices, not min(): they trace)
-            if self.momentum and i > 0:  # the STFTs of matched outputs: from the third round, extrapolated
-                cur = (re, im)
-                if prev is not None:
-                    re, im = (c + self.momentum * (c - p) for c, p in zip(cur, prev))
-                prev = cur
-            sq = re * re + im * im
-            # training through it: sqrt's slope at an exactly silent bin is infinite (NaN gradients); playing: exact
-            mag = torch.sqrt(sq + 1e-20) if sq.requires_grad else torch.sqrt(sq)
+            re, im, prev = self._extrapolate(i, re, im, prev)
+            mag = self._magnitude(re, im)
             out = torch.matmul(mag if self.power == 1.0 else mag ** self.power, self.fb.t())  # (B, J, n_mels)
             target = mel.transpose(1, 2)[:, :re.shape[1]]
             ratio = ((target + floor) / (out + floor)).clamp(1 / self.limit, self.limit)
@@ -272,14 +283,8 @@ class GriffinLimSteps(_MelGrid):
         for i in range(self.iters):
             re, im = self._stft(wave)
             re, im = re[:, :mel.shape[2]], im[:, :mel.shape[2]]
-            if self.momentum and i > 0:
-                cur = (re, im)
-                if prev is not None:
-                    re, im = (c + self.momentum * (c - p) for c, p in zip(cur, prev))
-                prev = cur
-            sq = re * re + im * im
-            mag = torch.sqrt(sq + 1e-20) if sq.requires_grad else torch.sqrt(sq)
-            scale = target[:, :re.shape[1]] / mag.clamp(min=1e-12)  # (a bin of exactly 0 stays 0)
+            re, im, prev = self._extrapolate(i, re, im, prev)
+            scale = target[:, :re.shape[1]] / self._magnitude(re, im).clamp(min=1e-12)  # (a bin of 0 stays 0)
             y = self.istft((re * scale).transpose(1, 2), (im * scale).transpose(1, 2))
             wave = torch.cat([y, wave[:, y.shape[1]:]], dim=1)
         return wave
