@@ -237,6 +237,35 @@ def test_kit_new_check_and_zip(client, engine, tmp_path):
         assert f"<region> sample={c}.wav key={n} pitch_keycenter={n}" in sfz
 
 
+def test_kit_zips_are_rendered_by_the_kit_engine(engine, bundle_dir, tmp_path):
+    """With a kit engine (neuraldrum serve: the model in hi-fi), kit zips are its renders, made once on the first
+    zip; `serve` makes one for a bundle, none for an ONNX export folder."""
+    import argparse
+
+    from neuraldrum.web.server import _kit_engine
+
+    made = []
+
+    def make():
+        made.append(Engine(bundle_dir, warm=False, hifi=2))
+        return made[-1]
+
+    with TestClient(create_app(engine, kit_engine=make)) as c:
+        kit = c.post("/api/kit/new", json={"seed": 5}).json()
+        zips = [zipfile.ZipFile(io.BytesIO(c.post("/api/kit/zip", json=kit).content)) for _ in range(2)]
+    assert len(made) == 1
+    assert json.loads(zips[0].read("kit.json"))["info"]["hifi"] == 2
+    write_kit(made[0], Kit.from_dict(kit), tmp_path / "hi")
+    write_kit(engine, Kit.from_dict(kit), tmp_path / "lo")
+    c0 = engine.classes[0]
+    assert zips[1].read(f"{c0}.wav") == (tmp_path / "hi" / f"{c0}.wav").read_bytes()
+    assert zips[1].read(f"{c0}.wav") != (tmp_path / "lo" / f"{c0}.wav").read_bytes()
+    args = argparse.Namespace(model=str(bundle_dir), threads=None)
+    assert _kit_engine(args)().hifi == 24
+    (tmp_path / "export.json").write_text("{}")
+    assert _kit_engine(argparse.Namespace(model=str(tmp_path), threads=None)) is None
+
+
 def test_kit_refusals(client):
     kit = client.post("/api/kit/new", json={"seed": 1}).json()
     bad = json.loads(json.dumps(kit))

@@ -10,7 +10,8 @@ HTTP (JSON in and out unless said; every error is a 4xx/5xx with ``{"error": "<w
 - ``GET /api/map``: the latent map's points (see :mod:`neuraldrum.web.latent_map`).
 - ``POST /api/kit/new`` ``{"seed": 3}`` → a new kit (one prior sample per class); ``POST /api/kit/check``
   a kit JSON → the same kit, checked and in canonical form; ``POST /api/kit/zip`` a kit JSON → a zip of its
-  WAVs, ``kit.sfz`` (GM key map) and ``kit.json``.
+  WAVs, ``kit.sfz`` (GM key map) and ``kit.json`` (rendered by the app's kit engine: under ``neuraldrum serve``,
+  in hi-fi).
 - ``GET /api/stats``: the sound service's counters.
 - ``WS /ws``: live rendering, latest-wins (see :mod:`neuraldrum.web.live`).
 """
@@ -25,7 +26,7 @@ import warnings
 import zipfile
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -121,13 +122,24 @@ def kit_zip(engine: Engine, kit: Kit) -> bytes:
 
 
 def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[SoundService] = None,
-               hosts: Optional[list[str]] = None) -> FastAPI:
+               hosts: Optional[list[str]] = None, kit_engine: Optional[Callable[[], Engine]] = None) -> FastAPI:
     """The app for ``engine``. ``corpus``: a corpus folder for the latent map (else the model's own summary).
     ``service``: a sound service to use (one is made, and closed with the app, when None). ``hosts``: the only
     Host headers answered (``neuraldrum serve`` on loopback passes its own names, so a web page of another
-    site cannot reach the instrument by DNS rebinding); None answers any."""
+    site cannot reach the instrument by DNS rebinding); None answers any. ``kit_engine``: makes the engine that
+    renders kit zips, on the first one (``neuraldrum serve``: the same model rendering in hi-fi); None: ``engine``."""
     own = service is None
     state: dict = {}
+    made: dict = {}
+    made_lock = threading.Lock()
+
+    def render_engine() -> Engine:
+        if kit_engine is None:
+            return engine
+        with made_lock:
+            if "engine" not in made:
+                made["engine"] = kit_engine()
+            return made["engine"]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -253,7 +265,7 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
     async def kit_zip_route(kit: Any = Body(...)):
         k = checked_kit(kit)
         async with ins.heavy:
-            data = await asyncio.to_thread(kit_zip, engine, k)
+            data = await asyncio.to_thread(lambda: kit_zip(render_engine(), k))
         fname = _filename(k.name, "kit") + ".zip"
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{fname}"'})

@@ -15,9 +15,11 @@ from typing import Optional
 WS_MAX_BYTES = 256 * 1024  # the largest WebSocket message the server reads
 
 
-def make_server(engine, host: str = "127.0.0.1", port: int = 8000, corpus: Optional[str] = None, service=None):
+def make_server(engine, host: str = "127.0.0.1", port: int = 8000, corpus: Optional[str] = None, service=None,
+                kit_engine=None):
     """A ``uvicorn.Server`` for the app over ``engine`` (not started). ``port`` 0 takes a free port. ``service``:
-    a sound service to share (with an OSC server, say); the app makes its own when None."""
+    a sound service to share (with an OSC server, say); the app makes its own when None. ``kit_engine``: see
+    :func:`neuraldrum.web.app.create_app`."""
     import uvicorn
     from uvicorn.config import WS_PROTOCOLS
 
@@ -27,7 +29,7 @@ def make_server(engine, host: str = "127.0.0.1", port: int = 8000, corpus: Optio
     hosts = ["127.0.0.1", "localhost", "::1", "[::1]"] if host in ("127.0.0.1", "localhost", "::1") else None
     # no permessage-deflate (uvicorn offers it, browsers take it): zlib over every sound cost more than it saved,
     # e.g. 8 clients dragging pads, 44.1 kHz float32 sounds: p95 0.74 s with it (2026-11-28, web.loadtest)
-    config = uvicorn.Config(create_app(engine, corpus=corpus, service=service, hosts=hosts), host=host, port=port,
+    config = uvicorn.Config(create_app(engine, corpus=corpus, service=service, hosts=hosts, kit_engine=kit_engine), host=host, port=port,
                             log_level="warning", ws=ws, ws_max_size=WS_MAX_BYTES, ws_per_message_deflate=False,
                             lifespan="on", access_log=False)
     return uvicorn.Server(config)
@@ -50,6 +52,22 @@ def _announce(server, open_browser: bool) -> None:
         webbrowser.open(url)
 
 
+def _kit_engine(args: argparse.Namespace):
+    """What renders the page's kit zips: the model in hi-fi (a torch engine, made on the first zip), unless the
+    model is an ONNX export folder (no torch there: the playing engine renders them)."""
+    from pathlib import Path
+
+    if args.model is not None and (Path(args.model) / "export.json").is_file():
+        return None
+
+    def make():
+        from ..engine import Engine
+
+        return Engine(args.model, threads=args.threads, warm=False, hifi=True)
+
+    return make
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..engine import playing_engine
 
@@ -69,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         service = SoundService(engine)
         osc = start_osc(engine, service=service, host=args.host, port=args.osc)
         print(f"neuraldrum: OSC on udp://{args.host}:{osc.address[1]} (docs/osc.md)", flush=True)
-    server = make_server(engine, args.host, args.port, args.data, service=service)
+    server = make_server(engine, args.host, args.port, args.data, service=service, kit_engine=_kit_engine(args))
     threading.Thread(target=_announce, args=(server, not args.no_browser), daemon=True).start()
     try:
         server.run()
