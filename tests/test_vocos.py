@@ -55,6 +55,24 @@ def test_istft_inverts_an_stft():
     torch.testing.assert_close(y[:, :3968], x[:, :3968], atol=1e-5, rtol=1e-5)
 
 
+def test_istft_keeps_one_envelope_per_length_and_window():
+    """The summed squared window is kept per frame count: calls of other lengths, in inference mode, and after the
+    window is rewritten in place all still give torch.istft's output for the window they have."""
+    m = ISTFT(512, 128)
+    g = torch.Generator().manual_seed(5)
+    for J, inference in ((40, False), (40, True), (23, False), (40, False)):
+        spec = torch.complex(torch.randn(2, 257, J, generator=g), torch.randn(2, 257, J, generator=g))
+        with torch.inference_mode(inference):
+            got = m(spec.real, spec.imag)
+        want = torch.istft(spec, 512, 128, 512, torch.hann_window(512), center=True)
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    assert len(m._envelopes) == 2
+    with torch.no_grad():
+        m.window.copy_(torch.hann_window(512) ** 0.5)  # another window, in place (as a state dict load does)
+    torch.testing.assert_close(m(spec.real, spec.imag), torch.istft(spec, 512, 128, 512, torch.hann_window(512) ** 0.5,
+                                                                     center=True), atol=1e-5, rtol=1e-4)
+
+
 def test_istft_refuses_a_hop_that_does_not_divide():
     with pytest.raises(ValueError, match="multiple of the hop"):
         ISTFT(500, 128)

@@ -72,6 +72,7 @@ class ISTFT(nn.Module):
         self.register_buffer("window", hann(n_fft, win_length, device=None if save_window else "cpu"),
                              persistent=save_window)
         self.factored = False
+        self._envelopes: dict = {}  # see _envelope
         self.n1 = max(d for d in range(1, math.isqrt(self.n_fft) + 1) if self.n_fft % d == 0)
         self.n2 = self.n_fft // self.n1
 
@@ -122,10 +123,31 @@ class ISTFT(nn.Module):
             torch.fft.irfft(torch.complex(real, imag), n=self.n_fft, dim=1)
         frames = frames * self.window[None, :, None]
         wave = self._overlap_add(frames)
-        env = self._overlap_add(self.window.pow(2)[None, :, None].expand(1, self.n_fft, J))
         half = self.n_fft // 2
         n = (J - 1) * self.hop
-        return wave[:, half:half + n] / env[:, half:half + n].clamp(min=1e-8)
+        return wave[:, half:half + n] / self._envelope(J)
+
+    def _envelope(self, J: int) -> torch.Tensor:
+        """The summed squared window over the output's samples for J frames (floored at 1e-8). It depends on J and
+        the window alone, so it is kept per J (a third of the call's time, e.g. Griffin-Lim iterations repeat it);
+        while tracing (ONNX, TorchScript) it is computed in the graph, so an export is tied to no length."""
+        w, half = self.window, self.n_fft // 2
+
+        def make() -> torch.Tensor:
+            full = self._overlap_add(w.pow(2)[None, :, None].expand(1, self.n_fft, J))
+            return full[:, half:half + (J - 1) * self.hop].clamp(min=1e-8)
+
+        if w.is_meta or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return make()
+        # (a window moved, replaced or written in place is a new key; an inference tensor has no version counter,
+        # and cannot be written in place outside inference mode)
+        key = (J, w.device, w.dtype, -1 if w.is_inference() else w._version, w.data_ptr())
+        env = self._envelopes.get(key)
+        if env is None:
+            if len(self._envelopes) >= 8:
+                self._envelopes.clear()
+            env = self._envelopes[key] = make()
+        return env
 
 
 class _MelGrid(nn.Module):
