@@ -54,7 +54,7 @@ class Engine:
         backend: "torch" or "onnx".
         hifi: torch backend only: render in hi-fi, with :data:`HIFI_ITERS` fast Griffin-Lim iterations started from
             the inverter's output (True), or this many (an int); off (False, 0) for playing. Each iteration costs
-            about 2 ms a sound; the README's inversion table has what they buy.
+            about 1.5 ms a 1 s sound on one thread; the README's inversion table has what they buy.
     """
 
     def __init__(self, bundle: Any = None, threads: Optional[int] = None, warm: bool = True,
