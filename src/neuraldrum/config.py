@@ -185,6 +185,14 @@ def _whole(x: Any, lo: int, hi: int) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
 
 
+MAX_GL_ITERS = 64  # Griffin-Lim iterations after an inverter (VocosConfig.gl_iters, hi-fi rendering), at most
+
+
+def gl_iters_ok(x: Any) -> bool:
+    """A whole number of Griffin-Lim iterations from 0 to :data:`MAX_GL_ITERS` (not a bool)."""
+    return _whole(x, 0, MAX_GL_ITERS)
+
+
 def _number(x: Any, lo: float, hi: float, lo_open: bool = False) -> bool:
     return (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
             and (lo < x if lo_open else lo <= x) and x <= hi)
@@ -276,7 +284,7 @@ def check_layers(wae: Optional[WAEConfig] = None, mcnn: Optional[MCNNConfig] = N
         need(_whole(vocos.mel_match, 0, 16), "vocos.mel_match", vocos.mel_match, "a whole number from 0 to 16")
         need(_number(vocos.mel_match_momentum, 0.0, 0.999), "vocos.mel_match_momentum", vocos.mel_match_momentum,
              "a number from 0 to 0.999")
-        need(_whole(vocos.gl_iters, 0, 64), "vocos.gl_iters", vocos.gl_iters, "a whole number from 0 to 64")
+        need(gl_iters_ok(vocos.gl_iters), "vocos.gl_iters", vocos.gl_iters, f"a whole number from 0 to {MAX_GL_ITERS}")
         need(_number(vocos.gl_momentum, 0.0, 0.999), "vocos.gl_momentum", vocos.gl_momentum, "a number from 0 to 0.999")
         need(_whole(vocos.phase_offset, 0, MAX_WIDTH), "vocos.phase_offset", vocos.phase_offset,
              f"a whole number from 0 to {MAX_WIDTH} (0: none)")

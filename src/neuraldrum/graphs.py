@@ -138,10 +138,11 @@ class Generator(nn.Module):
         """Hi-fi rendering: after the inverter, ``iters`` fast Griffin-Lim iterations on the Mel's grid started
         from its output (:class:`neuraldrum.models.vocos.GriffinLimSteps`); 0: off (the playing path). Any
         inverter; the cost is per iteration (≈ 1.5 ms for a 1 s sound at 44.1 kHz on one thread)."""
+        from .config import MAX_GL_ITERS, gl_iters_ok
         from .models.vocos import GriffinLimSteps
 
-        if isinstance(iters, bool) or not isinstance(iters, int) or not 0 <= iters <= 64:
-            raise ValueError(f"hifi={iters!r}: use a whole number of iterations from 0 to 64")
+        if not gl_iters_ok(iters):
+            raise ValueError(f"hifi={iters!r}: use a whole number of iterations from 0 to {MAX_GL_ITERS}")
         device = self.fade_in.device
         self.refine = GriffinLimSteps(self.mel_cfg, iters).to(device) if iters else None
 

@@ -196,7 +196,7 @@ def write_kit(engine: Engine, kit: Kit, out: Union[str, Path]) -> Path:
     waves = render_kit(engine, kit)
     info = {k: v for k, v in kit.info.items() if k != "hifi"}  # how it was rendered: remade the same way
     saved = Kit(kit.slots, kit.name, engine.sample_rate, model_info(engine),
-                {**info, "hifi": engine.hifi} if getattr(engine, "hifi", 0) else info)
+                {**info, "hifi": engine.hifi} if getattr(engine, "hifi", 0) else info)  # (a stub may have none)
     with atomic_folder(out) as tmp:
         for s, w in zip(kit.slots, waves):
             save_wav(tmp / f"{s.name}.wav", w, engine.sample_rate)

@@ -299,13 +299,15 @@ def cmd_morph(args: argparse.Namespace) -> int:
 
 
 def cmd_kit(args: argparse.Namespace) -> int:
+    from .config import MAX_GL_ITERS, gl_iters_ok
     from .kit import load_kit, new_kit, write_kit
 
     _check_options(args)
     src = load_kit(args.from_kit) if args.from_kit else None
     hifi = src.info.get("hifi", 0) if src is not None else 0  # a kit rendered in hi-fi is remade so
-    if isinstance(hifi, bool) or not isinstance(hifi, int) or not 0 <= hifi <= 64:
-        raise ValueError(f"{args.from_kit}: info.hifi must be a whole number of Griffin-Lim iterations, 0 to 64")
+    if not gl_iters_ok(hifi):
+        raise ValueError(f"{args.from_kit}: info.hifi must be a whole number of Griffin-Lim iterations, 0 to "
+                         f"{MAX_GL_ITERS}")
     eng = _engine(args, hifi)
     kit = src if src is not None else new_kit(eng, args.seed, args.temperature)
     if args.format == "wav":

@@ -182,6 +182,20 @@ class _MelGrid(nn.Module):
         # training through it: sqrt's slope at an exactly silent bin is infinite (NaN gradients); playing: exact
         return torch.sqrt(sq + 1e-20) if sq.requires_grad else torch.sqrt(sq)
 
+    def _iterate(self, wave: torch.Tensor, mel: torch.Tensor, n: int, multiplier) -> torch.Tensor:
+        """``n`` rounds of: the output's STFT on the Mel's grid (its frames up to the Mel's), extrapolated from the
+        third round (:meth:`_extrapolate`), times ``multiplier(re, im)`` (B, J, bins), inverse STFT; the last part
+        of a hop past the frames is kept as it was."""
+        prev = None
+        for i in range(n):
+            re, im = self._stft(wave)  # (B, J, bins)
+            re, im = re[:, :mel.shape[2]], im[:, :mel.shape[2]]  # (slices, not min(): they trace)
+            re, im, prev = self._extrapolate(i, re, im, prev)
+            m = multiplier(re, im)
+            y = self.istft((re * m).transpose(1, 2), (im * m).transpose(1, 2))
+            wave = torch.cat([y, wave[:, y.shape[1]:]], dim=1)
+        return wave
+
     @property
     def factored(self) -> bool:
         return self.istft.factored
@@ -235,12 +249,12 @@ class MelMatch(_MelGrid):
     The gain of Mel band m in frame t is ``(mel + f) / (mel_out + f)`` clamped to [1/``limit``, ``limit``]
     (``f`` = ``floor`` · the clip's Mel peak, so near-silent bands are not blown up); a bin's gain is the
     filterbank-weighted mean of its bands' gains (a bin no band covers takes the nearest covered bin's). The
-    gains are smooth across bins, so the network's phases are kept: no phase is estimated here. The network's frames overlap with
-    phases that partly cancel (a kick lost a median 3 dB below 200 Hz that way); this puts the energy the Mel
-    asks for back. With ``momentum`` α > 0 each round from the third starts from ``C + α (C − C_prev)``: C the
-    STFT of the last round's output, C_prev that of the output before (as in fast Griffin-Lim, Perraudin et al.
-    2013); the same cost per round, closer to the Mel sooner. With ``factored`` (set by the ONNX export) the FFTs are
-    two stages of matrix products.
+    gains are smooth across bins, so the network's phases are kept: no phase is estimated here. The network's
+    frames overlap with phases that partly cancel (a kick lost a median 3 dB below 200 Hz that way); this puts the
+    energy the Mel asks for back. With ``momentum`` α > 0 each round from the third starts from
+    ``C + α (C − C_prev)``: C the STFT of the last round's output, C_prev that of the output before (as in fast
+    Griffin-Lim, Perraudin et al. 2013); the same cost per round, closer to the Mel sooner. With ``factored`` (set
+    by the ONNX export) the FFTs are two stages of matrix products.
     """
 
     def __init__(self, mel: MelConfig, rounds: int, limit: float = 4.0, floor: float = 1e-5, momentum: float = 0.0):
@@ -261,21 +275,17 @@ class MelMatch(_MelGrid):
         if wave.is_meta:  # a dry run of shapes (bundle loading): the output has the input's shape by construction
             return wave
         floor = (self.floor * mel.amax(dim=(1, 2), keepdim=True)).clamp(min=1e-12)  # (a silent Mel: gains of 1)
-        prev = None
-        for i in range(self.rounds):
-            re, im = self._stft(wave)  # (B, J, bins)
-            re, im = re[:, :mel.shape[2]], im[:, :mel.shape[2]]  # (slices, not min(): they trace)
-            re, im, prev = self._extrapolate(i, re, im, prev)
+
+        def gain(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
             mag = self._magnitude(re, im)
             out = torch.matmul(mag if self.power == 1.0 else mag ** self.power, self.fb.t())  # (B, J, n_mels)
             target = mel.transpose(1, 2)[:, :re.shape[1]]
             ratio = ((target + floor) / (out + floor)).clamp(1 / self.limit, self.limit)
             if self.power != 1.0:
                 ratio = ratio ** (1 / self.power)
-            gain = torch.matmul(ratio, self.spread)  # (B, J, bins)
-            y = self.istft((re * gain).transpose(1, 2), (im * gain).transpose(1, 2))
-            wave = torch.cat([y, wave[:, y.shape[1]:]], dim=1)  # the last part of a hop past the frames: as it was
-        return wave
+            return torch.matmul(ratio, self.spread)  # (B, J, bins)
+
+        return self._iterate(wave, mel, self.rounds, gain)
 
 
 class GriffinLimSteps(_MelGrid):
@@ -301,15 +311,8 @@ class GriffinLimSteps(_MelGrid):
         target = torch.matmul(mel.transpose(1, 2), self.pinv.t()).clamp(min=0.0)  # (B, T, bins)
         if self.power != 1.0:
             target = target ** (1 / self.power)
-        prev = None
-        for i in range(self.iters):
-            re, im = self._stft(wave)
-            re, im = re[:, :mel.shape[2]], im[:, :mel.shape[2]]
-            re, im, prev = self._extrapolate(i, re, im, prev)
-            scale = target[:, :re.shape[1]] / self._magnitude(re, im).clamp(min=1e-12)  # (a bin of 0 stays 0)
-            y = self.istft((re * scale).transpose(1, 2), (im * scale).transpose(1, 2))
-            wave = torch.cat([y, wave[:, y.shape[1]:]], dim=1)
-        return wave
+        return self._iterate(wave, mel, self.iters,  # the Mel's magnitudes, the phases kept (a bin of 0 stays 0)
+                             lambda re, im: target[:, :re.shape[1]] / self._magnitude(re, im).clamp(min=1e-12))
 
 
 def mel_prior_matrix(mel_cfg, n_fft: int, mels: torch.Tensor, mags: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,8 @@ def make_server(engine, host: str = "127.0.0.1", port: int = 8000, corpus: Optio
     hosts = ["127.0.0.1", "localhost", "::1", "[::1]"] if host in ("127.0.0.1", "localhost", "::1") else None
     # no permessage-deflate (uvicorn offers it, browsers take it): zlib over every sound cost more than it saved,
     # e.g. 8 clients dragging pads, 44.1 kHz float32 sounds: p95 0.74 s with it (2026-11-28, web.loadtest)
-    config = uvicorn.Config(create_app(engine, corpus=corpus, service=service, hosts=hosts, kit_engine=kit_engine), host=host, port=port,
+    app = create_app(engine, corpus=corpus, service=service, hosts=hosts, kit_engine=kit_engine)
+    config = uvicorn.Config(app, host=host, port=port,
                             log_level="warning", ws=ws, ws_max_size=WS_MAX_BYTES, ws_per_message_deflate=False,
                             lifespan="on", access_log=False)
     return uvicorn.Server(config)
