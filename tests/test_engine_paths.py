@@ -626,22 +626,29 @@ def cached(root, sha):
     return Path(root) / f"onnx-{sha[:16]}-{neuraldrum.__version__}-r{neuraldrum.GRAPHS_REVISION}"
 
 
-def test_playing_engine_forced_backends_and_export_folders(playing, tmp_path):
+def test_playing_engine_picks_torch_for_a_bundle_and_onnx_for_an_export_folder(playing, tmp_path):
+    e = playing_engine("some/bundle", threads=3)  # auto: torch for a bundle, with no export
+    assert (e.model, e.threads, e.backend) == ("some/bundle", 3, "torch") and playing["exports"] == []
+    e = playing_engine(None)  # the packaged default too
+    assert (e.model, e.backend) == (None, "torch") and playing["exports"] == []
     e = playing_engine("some/bundle", threads=3, backend="torch")
     assert (e.model, e.threads, e.backend) == ("some/bundle", 3, "torch")
-    e = playing_engine("some/folder", threads=2, backend="onnx")
-    assert (e.model, e.threads, e.backend) == ("some/folder", 2, "onnx")
     folder = tmp_path / "export"
     folder.mkdir()
     (folder / "generator.onnx").write_bytes(b"graph")
-    e = playing_engine(folder, threads=4)  # an export folder is used as it is
-    assert (e.model, e.threads, e.backend) == (folder, 4, "onnx") and playing["exports"] == []
+    for backend in ("auto", "onnx"):  # an export folder is used as it is
+        e = playing_engine(folder, threads=4, backend=backend)
+        assert (e.model, e.threads, e.backend) == (folder, 4, "onnx") and playing["exports"] == []
+    with pytest.raises(ValueError, match="backend='gpu'"):
+        playing_engine(folder, backend="gpu")
 
 
 @pytest.mark.parametrize("missing", ["onnxruntime", "onnx", "onnxscript"])
-def test_playing_engine_falls_back_to_torch_without_onnx(playing, model_dir, missing):
+def test_playing_engine_names_what_onnx_needs(playing, model_dir, missing):
     playing["missing"] = {missing}
-    e = playing_engine(model_dir, threads=2)
+    with pytest.raises(ValueError, match=f"backend='onnx' needs {missing} to export"):
+        playing_engine(model_dir, threads=2, backend="onnx")
+    e = playing_engine(model_dir, threads=2)  # auto needs none of them
     assert (e.model, e.threads, e.backend) == (model_dir, 2, "torch") and playing["exports"] == []
 
 
@@ -650,13 +657,14 @@ def test_playing_engine_exports_once_per_model_into_the_cache(playing, model_dir
     folder = cached(tmp_path / "cache", sha_of(model_dir))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        e = playing_engine(model_dir, threads=2, cache=tmp_path / "cache", say=said.append)
+        e = playing_engine(model_dir, threads=2, cache=tmp_path / "cache", say=said.append, backend="onnx")
     assert not caught  # the exporter's warnings are kept quiet
     assert logging.getLogger("torch.onnx").level == logging.ERROR
     assert playing["exports"] == [(model_dir, "onnx", folder)]
     assert (e.model, e.threads, e.backend) == (folder, 2, "onnx")
     assert said == [f"preparing the ONNX engine for this model, once (≈ 20 s) → {folder}"]
-    e = playing_engine(model_dir, threads=3, cache=str(tmp_path / "cache"), say=said.append)  # reused
+    e = playing_engine(model_dir, threads=3, cache=str(tmp_path / "cache"), say=said.append,
+                       backend="onnx")  # reused
     assert len(playing["exports"]) == 1 and len(said) == 1
     assert (e.model, e.threads, e.backend, e.model_sha256) == (folder, 3, "onnx", sha_of(model_dir))
     # another model (other weights, so another checksum): exported again, beside the first
@@ -665,7 +673,7 @@ def test_playing_engine_exports_once_per_model_into_the_cache(playing, model_dir
     meta = json.loads((model_dir / "bundle.json").read_text())
     meta["weights"]["sha256"] = "f" * 64
     (other / "bundle.json").write_text(json.dumps(meta))
-    e = playing_engine(other, cache=tmp_path / "cache", say=said.append)
+    e = playing_engine(other, cache=tmp_path / "cache", say=said.append, backend="onnx")
     folder2 = cached(tmp_path / "cache", "f" * 64)
     assert playing["exports"][-1] == (other, "onnx", folder2) and e.model == folder2 and len(said) == 2
 
@@ -679,26 +687,27 @@ def test_playing_engine_rebuilds_a_cache_entry_of_another_model_or_a_damaged_one
     meta["weights"]["sha256"] = sha[:16] + "0" * 48
     (twin / "bundle.json").write_text(json.dumps(meta))
     folder = cached(tmp_path, sha)
-    playing_engine(model_dir, cache=tmp_path, say=said.append)
-    e = playing_engine(twin, threads=2, cache=tmp_path, say=said.append)
+    playing_engine(model_dir, cache=tmp_path, say=said.append, backend="onnx")
+    e = playing_engine(twin, threads=2, cache=tmp_path, say=said.append, backend="onnx")
     assert playing["exports"][-1] == (twin, "onnx", folder) and len(playing["exports"]) == 2
     assert said[1] == f"the cached ONNX engine in {folder} is for another model: exporting again"
     assert (e.model, e.threads, e.model_sha256) == (folder, 2, sha[:16] + "0" * 48)
-    playing_engine(model_dir, cache=tmp_path, say=said.append)  # the folder holds model_dir's export again
+    # the folder holds model_dir's export again
+    playing_engine(model_dir, cache=tmp_path, say=said.append, backend="onnx")
     alike = tmp_path / "alike"  # model_dir's weights under other configs (as mel_match makes): exported again
     alike.mkdir()
     meta["weights"]["sha256"] = sha
     meta["configs"]["audio"]["fade_ms"] = meta["configs"]["audio"]["fade_ms"] + 1.0
     (alike / "bundle.json").write_text(json.dumps(meta))
-    e = playing_engine(alike, cache=tmp_path, say=said.append)
+    e = playing_engine(alike, cache=tmp_path, say=said.append, backend="onnx")
     assert playing["exports"][-1] == (alike, "onnx", folder) and said[-1].startswith("preparing")
     assert said[-2] == f"the cached ONNX engine in {folder} is for another model: exporting again"
-    playing_engine(alike, cache=tmp_path, say=said.append)  # and then it is found
+    playing_engine(alike, cache=tmp_path, say=said.append, backend="onnx")  # and then it is found
     assert len(playing["exports"]) == 4
-    e = playing_engine(twin, cache=tmp_path, say=said.append)
+    e = playing_engine(twin, cache=tmp_path, say=said.append, backend="onnx")
     (folder / "generator.onnx").write_bytes(b"garbage")  # a damaged entry is rebuilt, not trusted
     said.clear()
-    e = playing_engine(twin, cache=tmp_path, say=said.append)
+    e = playing_engine(twin, cache=tmp_path, say=said.append, backend="onnx")
     assert len(playing["exports"]) == 6 and e.model_sha256 == sha[:16] + "0" * 48
     assert said[0] == (f"the cached ONNX engine in {folder} cannot be used ({folder}/generator.onnx: not a loadable "
                        "ONNX model): exporting again")
@@ -708,13 +717,14 @@ def test_playing_engine_rebuilds_a_cache_entry_of_another_model_or_a_damaged_one
 def test_playing_engine_cache_follows_the_environment_then_home(playing, tmp_path, monkeypatch):
     sha = sha_of(DEFAULT_BUNDLE)  # no model: the packaged default's checksum names the folder
     monkeypatch.setenv("NEURALDRUM_CACHE", str(tmp_path / "env"))
-    e = playing_engine(say=lambda m: None)
+    e = playing_engine(say=lambda m: None, backend="onnx")
     assert e.model == cached(tmp_path / "env", sha) and playing["exports"][-1][0] is None
-    e = playing_engine(cache=tmp_path / "arg", say=lambda m: None)  # an explicit cache wins over the variable
+    # an explicit cache wins over the variable
+    e = playing_engine(cache=tmp_path / "arg", say=lambda m: None, backend="onnx")
     assert e.model == cached(tmp_path / "arg", sha)
     monkeypatch.delenv("NEURALDRUM_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    e = playing_engine(say=lambda m: None)
+    e = playing_engine(say=lambda m: None, backend="onnx")
     assert e.model == cached(tmp_path / "home" / ".cache" / "neuraldrum", sha) and len(playing["exports"]) == 3
 
 

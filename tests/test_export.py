@@ -235,17 +235,19 @@ def test_default_model_exports_with_parity(fmt, tmp_path):
             assert np.abs(g_.astype(np.float64) - r).max() <= 1e-4
 
 
-def test_playing_engine_prefers_onnx_and_caches_the_export(bundle_dir, onnx_dir, tmp_path):
+def test_playing_engine_exports_a_bundle_for_onnx_once_and_caches_it(bundle_dir, onnx_dir, tmp_path):
     from neuraldrum.engine import playing_engine
 
     said = []
-    e1 = playing_engine(bundle_dir, cache=tmp_path, say=said.append)
+    assert playing_engine(bundle_dir, cache=tmp_path, say=said.append).backend.name == "torch"  # auto
+    assert not said and not list(tmp_path.iterdir())
+    e1 = playing_engine(bundle_dir, cache=tmp_path, say=said.append, backend="onnx")
     assert e1.backend.name == "onnx" and len(said) == 1 and e1.model_sha256 == Engine(bundle_dir).model_sha256
-    e2 = playing_engine(bundle_dir, cache=tmp_path, say=said.append)  # the cached export, not a second one
+    e2 = playing_engine(bundle_dir, cache=tmp_path, say=said.append, backend="onnx")  # the cached export
     assert e2.backend.name == "onnx" and len(said) == 1 and e2.model_path == e1.model_path
     assert Path(e1.model_path).name.endswith(f"-r{neuraldrum.GRAPHS_REVISION}")  # a new graph revision re-exports
     (Path(e1.model_path) / "generator.onnx").write_bytes(b"not a model")  # a damaged cache entry is rebuilt
-    e3 = playing_engine(bundle_dir, cache=tmp_path, say=said.append)
+    e3 = playing_engine(bundle_dir, cache=tmp_path, say=said.append, backend="onnx")
     assert "cannot be used" in said[1] and len(said) == 3 and e3.model_path == e1.model_path
     assert np.abs(e3.generate("kick", seed=1) - e1.generate("kick", seed=1)).max() <= 1e-6
     assert playing_engine(onnx_dir).model_path == str(onnx_dir)

@@ -57,16 +57,20 @@ def test_istft_inverts_an_stft():
 
 def test_istft_keeps_one_envelope_per_length_and_window():
     """The summed squared window is kept per frame count: calls of other lengths, in inference mode, and after the
-    window is rewritten in place all still give torch.istft's output for the window they have."""
+    window is rewritten in place all still give torch.istft's output for the window they have; one kept in
+    inference mode is not used where autograd records (it could not be: inference tensors)."""
     m = ISTFT(512, 128)
     g = torch.Generator().manual_seed(5)
-    for J, inference in ((40, False), (40, True), (23, False), (40, False)):
+    for J, inference in ((40, True), (40, False), (23, False), (40, False)):
         spec = torch.complex(torch.randn(2, 257, J, generator=g), torch.randn(2, 257, J, generator=g))
         with torch.inference_mode(inference):
             got = m(spec.real, spec.imag)
         want = torch.istft(spec, 512, 128, 512, torch.hann_window(512), center=True)
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
-    assert len(m._envelopes) == 2
+    assert len(m._envelopes) == 3
+    re = spec.real.clone().requires_grad_()
+    m(re, spec.imag).pow(2).sum().backward()  # after the inference-mode call of this length
+    assert re.grad is not None and float(re.grad.abs().sum()) > 0
     with torch.no_grad():
         m.window.copy_(torch.hann_window(512) ** 0.5)  # another window, in place (as a state dict load does)
     torch.testing.assert_close(m(spec.real, spec.imag), torch.istft(spec, 512, 128, 512, torch.hann_window(512) ** 0.5,
@@ -470,6 +474,8 @@ def test_mel_match_momentum_is_fast_griffin_lims_extrapolation():
     w3 = istft(gained(c2 + 0.9 * (c2 - c1)), w2)
     for k, want in ((2, w2), (3, w3)):
         torch.testing.assert_close(MelMatch(mel, k, momentum=0.9)(start, target), want, atol=2e-4, rtol=1e-3)
+    traced = MelMatch(mel, 3, momentum=0.9)(start.clone().requires_grad_(), target)  # the path training takes
+    torch.testing.assert_close(traced.detach(), w3, atol=2e-4, rtol=1e-3)
     plain3 = MelMatch(mel, 3)(start, target)
     assert float((plain3 - w3).abs().max()) > 1e-3  # (the momentum changed round 3)
 
@@ -505,6 +511,8 @@ def test_griffin_lim_steps_are_fast_griffin_lim_from_the_given_phases():
     w3 = step(c2 + 0.5 * (c2 - c1), w2)
     torch.testing.assert_close(GriffinLimSteps(mel, 1, 0.5)(start, target), w1, atol=2e-4, rtol=1e-3)
     torch.testing.assert_close(GriffinLimSteps(mel, 3, 0.5)(start, target), w3, atol=2e-4, rtol=1e-3)
+    traced = GriffinLimSteps(mel, 3, 0.5)(start.clone().requires_grad_(), target)  # the path an export takes
+    torch.testing.assert_close(traced.detach(), w3, atol=2e-4, rtol=1e-3)
 
     def sc(w):
         ref = stft(x).abs()
@@ -515,6 +523,36 @@ def test_griffin_lim_steps_are_fast_griffin_lim_from_the_given_phases():
     assert scs[0] > scs[1] > scs[2], scs
     silent = torch.zeros(1, 44032)
     assert torch.equal(GriffinLimSteps(mel, 2)(silent, fe.mel(silent)), silent)
+
+
+@pytest.mark.parametrize("preset", [cpu44, cpu])
+@pytest.mark.parametrize("n_samples", [44032, 30001, 2000])  # fewer frames than the Mel's: the frames there count
+def test_playing_fast_path_is_the_traced_arithmetic(preset, n_samples):
+    """Playing on a CPU, Mel matching and Griffin-Lim steps take a faster path (numpy per-bin arithmetic, in-place
+    overlap-add); while differentiating, tracing or exporting they take the plain torch one. Both give the same
+    waves, for a batch, a wave shorter than the Mel, momentum on and off; and the fast path leaves its input as
+    it was."""
+    from neuraldrum.models.vocos import GriffinLimSteps
+
+    mel_cfg = preset().mel
+    g = torch.Generator().manual_seed(n_samples)
+    t = torch.arange(44032) / mel_cfg.sample_rate
+    x = torch.randn(3, 44032, generator=g) * torch.exp(-t / 0.2)
+    target = MelFrontend(mel_cfg).mel(x)
+    start = (torch.roll(x, 400, dims=1) * 0.6)[:, :n_samples]
+    for mod in (MelMatch(mel_cfg, 3), MelMatch(mel_cfg, 4, momentum=0.7), GriffinLimSteps(mel_cfg, 5),
+                GriffinLimSteps(mel_cfg, 4, momentum=0.0)):
+        before = start.clone()
+        with torch.inference_mode():
+            assert mod._fast_ok(start, target)
+            fast = mod(start, target)
+        assert torch.equal(start, before)
+        slow_in = start.clone().requires_grad_()
+        assert not mod._fast_ok(slow_in, target)
+        slow = mod(slow_in, target).detach()
+        assert fast.shape == slow.shape == start.shape
+        torch.testing.assert_close(fast, slow, atol=2e-5, rtol=1e-4)
+        assert float((fast - start).abs().max()) > 1e-3  # (they did something)
 
 
 def test_griffin_lim_bundle_loads_exports_and_plays_the_same(tmp_path):
@@ -864,7 +902,8 @@ def test_playing_engine_names_the_bundle_asked_for(vocos_bundle, tmp_path):
     twin = tmp_path / "twin-name"
     shutil.copytree(vocos_bundle, twin)
     quiet = lambda msg: None  # noqa: E731
-    first = playing_engine(vocos_bundle, cache=tmp_path / "cache", say=quiet)
-    second = playing_engine(twin, cache=tmp_path / "cache", say=quiet)
+    first = playing_engine(vocos_bundle, cache=tmp_path / "cache", say=quiet, backend="onnx")
+    second = playing_engine(twin, cache=tmp_path / "cache", say=quiet, backend="onnx")
     assert first.model_path == second.model_path  # one cache entry
     assert (first.model_name, second.model_name) == (vocos_bundle.name, "twin-name")
+    assert playing_engine(twin).model_name == "twin-name"  # (auto: torch, the bundle itself)

@@ -344,7 +344,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         if render:
             p.add_argument("--hifi", action="store_true",
                            help="render in hi-fi: Griffin-Lim iterations started from the inverter's output "
-                                "(≈ 35 ms more a sound; torch backend)")
+                                "(≈ 20 ms more a sound; torch backend)")
 
     overwrite = ("replace files of the same names (default: never replace a file; a name that is taken is "
                  "skipped for the next free index)")

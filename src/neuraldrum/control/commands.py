@@ -110,8 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--model", default=None, help="model bundle (default: the bundled model)")
         p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
         p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=backend,
-                       help=f"{backend} (default). auto: ONNX, the faster on a CPU, from an export cached once per "
-                            "model (torch if onnxruntime is missing)")
+                       help=f"{backend} (default). auto: torch for a model bundle (the faster on a CPU), "
+                            "onnxruntime for an export folder; onnx: a bundle exported once into the cache")
 
     cc_help = "controllers that move the last-hit slot's pad, TARGET=CC (default x=16,y=17,fine=18)"
 

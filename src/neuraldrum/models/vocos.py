@@ -140,8 +140,10 @@ class ISTFT(nn.Module):
         if w.is_meta or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             return make()
         # (a window moved, replaced or written in place is a new key; an inference tensor has no version counter,
-        # and cannot be written in place outside inference mode)
-        key = (J, w.device, w.dtype, -1 if w.is_inference() else w._version, w.data_ptr())
+        # and cannot be written in place outside inference mode; one made in inference mode cannot take part in
+        # autograd, so inference mode is part of the key)
+        key = (J, w.device, w.dtype, -1 if w.is_inference() else w._version, w.data_ptr(),
+               torch.is_inference_mode_enabled())
         env = self._envelopes.get(key)
         if env is None:
             if len(self._envelopes) >= 8:
@@ -166,16 +168,6 @@ class _MelGrid(nn.Module):
         self.power = float(mel.power)
         self.momentum = 0.0
 
-    def _extrapolate(self, i: int, re: torch.Tensor, im: torch.Tensor, prev: Optional[tuple]) -> tuple:
-        """Iteration ``i``'s STFT (re, im) of the output so far → (re, im, prev): from the third iteration, moved
-        on by ``momentum`` · its change since the last output's (fast Griffin-Lim's extrapolation; the first STFT,
-        of the input, takes no part)."""
-        if not self.momentum or i == 0:
-            return re, im, prev
-        if prev is None:
-            return re, im, (re, im)
-        return re + self.momentum * (re - prev[0]), im + self.momentum * (im - prev[1]), (re, im)
-
     @staticmethod
     def _magnitude(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
         sq = re * re + im * im
@@ -183,18 +175,70 @@ class _MelGrid(nn.Module):
         return torch.sqrt(sq + 1e-20) if sq.requires_grad else torch.sqrt(sq)
 
     def _iterate(self, wave: torch.Tensor, mel: torch.Tensor, n: int, multiplier) -> torch.Tensor:
-        """``n`` rounds of: the output's STFT on the Mel's grid (its frames up to the Mel's), extrapolated from the
-        third round (:meth:`_extrapolate`), times ``multiplier(re, im)`` (B, J, bins), inverse STFT; the last part
-        of a hop past the frames is kept as it was."""
+        """``n`` rounds of: the output's STFT on the Mel's grid (its frames up to the Mel's), times
+        ``multiplier(magnitudes)`` (B, J, bins), inverse STFT; the last part of a hop past the frames is kept as it
+        was. With ``momentum`` α, from the third round the STFT is of ``w + α (w − w_prev)`` (w the last round's
+        output, w_prev the one before): by linearity, fast Griffin-Lim's extrapolation ``C + α (C − C_prev)`` of
+        the spectra, at a waveform's cost. Playing on a CPU (nothing to differentiate, not exporting) takes
+        :meth:`_iterate_fast`, the same arithmetic in fewer, cheaper passes."""
+        if self._fast_ok(wave, mel):
+            return self._iterate_fast(wave, mel, n, multiplier)
         prev = None
         for i in range(n):
-            re, im = self._stft(wave)  # (B, J, bins)
+            x = wave if prev is None else wave + self.momentum * (wave - prev)
+            if self.momentum and i > 0:  # (the input, round 1's, takes no part)
+                prev = wave
+            re, im = self._stft(x)  # (B, J, bins)
             re, im = re[:, :mel.shape[2]], im[:, :mel.shape[2]]  # (slices, not min(): they trace)
-            re, im, prev = self._extrapolate(i, re, im, prev)
-            m = multiplier(re, im)
+            m = multiplier(self._magnitude(re, im))
             y = self.istft((re * m).transpose(1, 2), (im * m).transpose(1, 2))
             wave = torch.cat([y, wave[:, y.shape[1]:]], dim=1)
         return wave
+
+    def _fast_ok(self, wave: torch.Tensor, mel: torch.Tensor) -> bool:
+        return (not self.factored and wave.device.type == "cpu" and wave.dtype == torch.float32
+                and not (torch.is_grad_enabled() and (wave.requires_grad or mel.requires_grad))
+                and not torch.jit.is_tracing() and not torch.jit.is_scripting() and not torch.onnx.is_in_onnx_export())
+
+    def _iterate_fast(self, wave: torch.Tensor, mel: torch.Tensor, n: int, multiplier) -> torch.Tensor:
+        """:meth:`_iterate` for playing on a CPU: frames as a strided view, complex spectra kept whole, the
+        per-bin arithmetic in numpy (torch's complex ``abs`` and strided real/imaginary parts cost ~10× numpy's
+        here), the overlap-add in place into one buffer: 24 Griffin-Lim iterations for a 1 s sound at 44.1 kHz
+        take ~18 ms on one thread instead of ~34. The same results as the traced path to float rounding (test)."""
+        import numpy as np
+
+        n_fft, hop = self.istft.n_fft, self.istft.hop
+        B, N = wave.shape
+        J = min(mel.shape[2], 1 + N // hop)
+        k, half, L = n_fft // hop, n_fft // 2, (J - 1) * hop
+        window = self.istft.window.to(wave.dtype)
+        win, env = window.numpy(), self.istft._envelope(J).numpy()  # env: (1, L)
+        padded = F.pad(wave, (half, half))  # the output so far, zero-padded for centred frames
+        out, buf = padded.numpy(), np.empty((B, (J + k - 1) * hop), dtype=np.float32)
+        prev = moved = None
+        for i in range(n):
+            x = padded
+            if prev is not None:  # the extrapolation, as _iterate
+                np.subtract(out, prev, out=moved)
+                moved *= self.momentum
+                moved += out
+                x = torch.from_numpy(moved)
+            if self.momentum and i > 0:
+                if prev is None:
+                    prev, moved = out.copy(), np.empty_like(out)
+                else:
+                    prev[...] = out
+            spec = torch.fft.rfft(x.unfold(-1, n_fft, hop)[:, :J] * window, dim=-1).numpy()  # (B, J, bins)
+            m = multiplier(torch.from_numpy(np.abs(spec))).numpy()
+            np.multiply(spec, m, out=spec)
+            frames = torch.fft.irfft(torch.from_numpy(spec), n=n_fft, dim=-1).numpy()  # (B, J, n_fft)
+            frames *= win
+            parts = frames.reshape(B, J, k, hop)
+            buf[:] = 0.0
+            for j in range(k):  # frame t's j-th hop lands at samples (t + j) · hop
+                buf[:, j * hop:(j + J) * hop].reshape(B, J, hop)[...] += parts[:, :, j]
+            np.divide(buf[:, half:half + L], env, out=out[:, half:half + L])
+        return padded[:, half:half + N].contiguous()
 
     @property
     def factored(self) -> bool:
@@ -276,10 +320,9 @@ class MelMatch(_MelGrid):
             return wave
         floor = (self.floor * mel.amax(dim=(1, 2), keepdim=True)).clamp(min=1e-12)  # (a silent Mel: gains of 1)
 
-        def gain(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
-            mag = self._magnitude(re, im)
+        def gain(mag: torch.Tensor) -> torch.Tensor:
             out = torch.matmul(mag if self.power == 1.0 else mag ** self.power, self.fb.t())  # (B, J, n_mels)
-            target = mel.transpose(1, 2)[:, :re.shape[1]]
+            target = mel.transpose(1, 2)[:, :mag.shape[1]]
             ratio = ((target + floor) / (out + floor)).clamp(1 / self.limit, self.limit)
             if self.power != 1.0:
                 ratio = ratio ** (1 / self.power)
@@ -312,7 +355,7 @@ class GriffinLimSteps(_MelGrid):
         if self.power != 1.0:
             target = target ** (1 / self.power)
         return self._iterate(wave, mel, self.iters,  # the Mel's magnitudes, the phases kept (a bin of 0 stays 0)
-                             lambda re, im: target[:, :re.shape[1]] / self._magnitude(re, im).clamp(min=1e-12))
+                             lambda mag: target[:, :mag.shape[1]] / mag.clamp(min=1e-12))
 
 
 def mel_prior_matrix(mel_cfg, n_fft: int, mels: torch.Tensor, mags: torch.Tensor) -> torch.Tensor:

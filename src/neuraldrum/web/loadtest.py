@@ -90,11 +90,13 @@ async def _client(url: str, k: int, cls: str, seconds: float, rate_hz: float, ou
         task.cancel()
 
 
-def start_server(model: Optional[str], threads: Optional[int], timeout: float = 120) -> tuple[subprocess.Popen, str]:
-    """Start ``neuraldrum serve`` on a free loopback port; returns (process, ws:// URL)."""
+def start_server(model: Optional[str], threads: Optional[int], timeout: float = 120,
+                 backend: str = "auto") -> tuple[subprocess.Popen, str]:
+    """Start ``neuraldrum serve --backend backend`` on a free loopback port; returns (process, ws:// URL)."""
     cmd = [sys.executable, "-m", "neuraldrum", "serve", "--no-browser", "--port", "0", "--host", "127.0.0.1"]
     cmd += ["--model", model] if model else []
     cmd += ["--threads", str(threads)] if threads else []
+    cmd += ["--backend", backend]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     t0 = time.time()
@@ -109,13 +111,14 @@ def start_server(model: Optional[str], threads: Optional[int], timeout: float = 
 
 
 def run(clients: int = 8, seconds: float = 20.0, rate_hz: float = 60.0, model: Optional[str] = None,
-        threads: Optional[int] = None, fmt: str = "s16") -> dict:
+        threads: Optional[int] = None, fmt: str = "s16", backend: str = "auto") -> dict:
     """Run the load test; returns throughput, latency percentiles (ms), counts and the service target. ``fmt``:
-    the sound message format the clients ask for (``/ws?format=``)."""
+    the sound message format the clients ask for (``/ws?format=``); ``backend``: the server's ``--backend``
+    (the reference batch is timed with torch either way)."""
     if not (1 <= clients <= 64 and 0 < seconds <= 120 and 0 < rate_hz <= 240):
         raise ValueError("clients 1–64, seconds ≤ 120, rate_hz ≤ 240: the load test is bounded")
     ref, classes, n_samples = batch_ms(model, clients, threads)
-    proc, base = start_server(model, threads)
+    proc, base = start_server(model, threads, backend=backend)
     url = f"{base}?format={fmt}"
     out = {"latencies": [], "server_ms": [], "error_messages": [], "n_samples": n_samples,
            "counts": {"moves": 0, "sounds": 0, "superseded": 0, "errors": 0, "unanswered": 0, "wrong_length": 0}}
@@ -159,8 +162,9 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--format", choices=SOUND_FORMATS, default="s16", help="sound message format (default s16)")
+    p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="the server's --backend")
     a = p.parse_args(argv)
-    print(json.dumps(run(a.clients, a.seconds, a.rate, a.model, a.threads, a.format), indent=1))
+    print(json.dumps(run(a.clients, a.seconds, a.rate, a.model, a.threads, a.format, a.backend), indent=1))
     return 0
 
 

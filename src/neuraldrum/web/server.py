@@ -111,6 +111,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also listen for OSC (Max, Pure Data; docs/osc.md) on this UDP port, sharing the renderer")
     p.add_argument("--threads", type=int, default=None, help="model threads (default: the backend's choice)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
-                   help="auto (default): ONNX, the faster on a CPU, from an export cached once per model; "
-                        "torch if onnxruntime is missing")
+                   help="auto (default): torch for a model bundle (the faster on a CPU), onnxruntime for an "
+                        "export folder; onnx: a bundle exported once into ~/.cache/neuraldrum (a smaller process)")
     p.set_defaults(func=cmd_serve)
