@@ -238,8 +238,8 @@ def test_kit_new_check_and_zip(client, engine, tmp_path):
 
 
 def test_kit_zips_are_rendered_by_the_kit_engine(engine, bundle_dir, tmp_path):
-    """With a kit engine (neuraldrum serve: the model in hi-fi), kit zips are its renders, made once on the first
-    zip; `serve` makes one for a bundle, none for an ONNX export folder."""
+    """With a kit engine (neuraldrum serve: the model in hi-fi), kit zips are its renders, made once (when the app
+    starts: it also renders hi-fi pads); `serve` makes one for a bundle, none for an ONNX export folder."""
     import argparse
 
     from neuraldrum.web.server import _kit_engine
@@ -264,6 +264,49 @@ def test_kit_zips_are_rendered_by_the_kit_engine(engine, bundle_dir, tmp_path):
     assert _kit_engine(args)().hifi == 24
     (tmp_path / "export.json").write_text("{}")
     assert _kit_engine(argparse.Namespace(model=str(tmp_path), threads=None)) is None
+
+
+def test_ws_hifi_requests_are_rendered_by_the_hifi_engine(engine, bundle_dir):
+    """``"quality": "hifi"`` renders go to the hi-fi engine (made when the app starts, shared with kit zips) and
+    say so; a live render of the same voice is the playing engine's; a server without hi-fi plays them live;
+    an unknown quality is an error naming it, and the connection stays open."""
+    import time
+
+    from neuraldrum.voice import Voice
+
+    hi = Engine(bundle_dir, warm=False, hifi=2)
+    voice = {"class": "snare", "controls": {"x": 0.3, "y": -0.4}}
+    want_hi, want_lo = hi.render([Voice.from_dict(voice)])[0], engine.render([Voice.from_dict(voice)])[0]
+    assert np.abs(want_hi - want_lo).max() > 1e-3
+    app = create_app(engine, kit_engine=lambda: hi)
+    with TestClient(app) as c:
+        ins = app.state.instrument
+        t0 = time.time()
+        while ins.hifi() is None and time.time() - t0 < 30:
+            time.sleep(0.05)
+        assert c.get("/api/info").json()["hifi"] is True
+        with c.websocket_connect("/ws?format=f32") as ws:
+            ws.send_text(json.dumps({"type": "render", "id": 1, "stream": "pad", "quality": "hifi", "voice": voice}))
+            h1, w1 = unpack_sound(ws.receive_bytes())
+            ws.send_text(json.dumps({"type": "render", "id": 2, "stream": "pad", "voice": voice}))
+            h2, w2 = unpack_sound(ws.receive_bytes())
+            ws.send_text(json.dumps({"type": "render", "id": 3, "quality": "ultra", "voice": voice}))
+            err = json.loads(ws.receive_text())
+            ws.send_text(json.dumps({"type": "ping", "id": 4}))
+            assert json.loads(ws.receive_text())["type"] == "pong"
+        wav = c.post("/api/generate", json={"voice": voice, "quality": "hifi"})  # download WAV: hi-fi too
+        bad = c.post("/api/generate", json={"voice": voice, "quality": "best"})
+    assert (h1["quality"], h2["quality"]) == ("hifi", "live")
+    assert np.abs(sf.read(io.BytesIO(wav.content), dtype="float32")[0] - want_hi).max() < 1e-4
+    assert bad.status_code == 422 and "quality='best'" in bad.json()["error"]
+    assert np.array_equal(w1, want_hi) and np.array_equal(w2, want_lo)
+    assert err["type"] == "error" and err["id"] == 3 and "quality='ultra'" in err["message"]
+    with TestClient(create_app(engine)) as c:  # no hi-fi engine: played live, and the header says so
+        assert c.get("/api/info").json()["hifi"] is False
+        with c.websocket_connect("/ws?format=f32") as ws:
+            ws.send_text(json.dumps({"type": "render", "id": 1, "quality": "hifi", "voice": voice}))
+            h, w = unpack_sound(ws.receive_bytes())
+    assert h["quality"] == "live" and np.array_equal(w, want_lo)
 
 
 def test_kit_refusals(client):

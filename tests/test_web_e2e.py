@@ -25,6 +25,7 @@ if not CHROMIUM:
 from helpers_bundle import random_bundle  # noqa: E402
 from neuraldrum.engine import Engine  # noqa: E402
 from neuraldrum.kit import Kit  # noqa: E402
+from neuraldrum.voice import Voice  # noqa: E402
 from neuraldrum.web.server import bound_url, make_server  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -232,3 +233,41 @@ def test_pad_on_two_latent_dimensions(page):
     drag(page, 8)
     page.wait_for_function(f"nd.received > {before}", timeout=10000)
     assert not page.evaluate("nd.errors")
+
+
+def test_a_still_pad_is_rendered_again_in_hifi(browser, engine, tmp_path):
+    """With a hi-fi engine (``neuraldrum serve``), the pad's sound is rendered again in hi-fi once the pad is still,
+    replacing the current sound (the badge says "hi-fi"); a move plays live again; the kit's slots come in hi-fi."""
+    hi = Engine(engine.bundle, warm=False, hifi=2)
+    srv = make_server(engine, port=0, kit_engine=lambda: hi)
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    end = time.monotonic() + 60
+    while not (srv.started and srv.config.loaded_app) and th.is_alive() and time.monotonic() < end:
+        time.sleep(0.05)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        pg = ctx.new_page()
+        pg.goto(bound_url(srv))
+        pg.wait_for_function("window.nd && window.nd.ready", timeout=30000)
+        drag(pg, steps=10)
+        pg.wait_for_function("nd.hifi >= 1", timeout=20000)
+        assert pg.locator("#quality").inner_text() == "hi-fi"
+        cur = pg.evaluate("nd.current")  # the current sound is now the hi-fi engine's (to 16-bit rounding)
+        v = Voice.from_dict(cur["voice"])
+        got, want_hi, want_lo = np.float32(cur["head"]), hi.render([v])[0][:2048], engine.render([v])[0][:2048]
+        assert np.abs(got - want_hi).max() <= 2e-4 < np.abs(want_hi - want_lo).max()
+        before = pg.evaluate("nd.received")
+        pg.locator("#pad").focus()
+        pg.keyboard.press("ArrowLeft")
+        pg.wait_for_function(f"nd.received > {before}", timeout=10000)
+        assert pg.locator("#quality").inner_text() in ("live", "hi-fi")  # (live at once, hi-fi 250 ms later)
+        pg.wait_for_function("nd.hifi >= 2", timeout=20000)
+        slots = len(engine.classes)  # the first kit: one slot a class, each rendered ahead
+        pg.wait_for_function(f"ndKit.stats.rendered >= {slots}", timeout=30000)
+        assert pg.evaluate("ndKit.stats.hifi") == pg.evaluate("ndKit.stats.rendered") >= slots
+        assert not pg.evaluate("nd.errors")
+    finally:
+        ctx.close()
+        srv.should_exit = True
+        th.join(10)

@@ -50,14 +50,36 @@ RANGES = (2, 5, 10)
 
 
 class Instrument:
-    """What the app serves from: the engine, the service, the map (built once, on demand) and its frame."""
+    """What the app serves from: the engine, the service, the map (built once, on demand) and its frame, and the
+    hi-fi service (``hifi_engine``: makes the engine that renders in hi-fi; None: no hi-fi)."""
 
-    def __init__(self, engine: Engine, service: SoundService, corpus: Optional[str] = None):
+    def __init__(self, engine: Engine, service: SoundService, corpus: Optional[str] = None,
+                 hifi_engine: Optional[Callable[[], Engine]] = None):
         self.engine, self.service, self.corpus = engine, service, corpus
         self.mean, self.axes = latent_map.frame(engine)
         self._map: Optional[latent_map.LatentMap] = None
         self._map_lock = threading.Lock()
         self._heavy: dict = {}
+        self._hifi_engine = hifi_engine
+        self._hifi: Optional[SoundService] = None
+        self._hifi_lock = threading.Lock()
+
+    def start_hifi(self) -> None:
+        """Make the hi-fi service (its engine loads for a second or two: call it off the event loop)."""
+        if self._hifi_engine is None:
+            return
+        with self._hifi_lock:
+            if self._hifi is None:
+                self._hifi = SoundService(self._hifi_engine())
+
+    def hifi(self) -> Optional[SoundService]:
+        """The hi-fi sound service: None when there is none, or while it is still being made."""
+        return self._hifi
+
+    def close(self) -> None:
+        with self._hifi_lock:
+            if self._hifi is not None:
+                self._hifi.close()
 
     @property
     def heavy(self) -> asyncio.Semaphore:
@@ -127,7 +149,9 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
     ``service``: a sound service to use (one is made, and closed with the app, when None). ``hosts``: the only
     Host headers answered (``neuraldrum serve`` on loopback passes its own names, so a web page of another
     site cannot reach the instrument by DNS rebinding); None answers any. ``kit_engine``: makes the engine that
-    renders kit zips, on the first one (``neuraldrum serve``: the same model rendering in hi-fi); None: ``engine``."""
+    renders kit zips (``neuraldrum serve``: the same model rendering in hi-fi), made when the app starts, and
+    also renders the WebSocket's ``"quality": "hifi"`` requests; None: ``engine`` renders zips, and hi-fi requests
+    are played live."""
     own = service is None
     state: dict = {}
     made: dict = {}
@@ -145,14 +169,18 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
     async def lifespan(app: FastAPI):
         if corpus:  # encoding a corpus takes seconds: start now, so the map is ready when the page asks
             threading.Thread(target=state["ins"].latent_map, name="neuraldrum-map", daemon=True).start()
+        if kit_engine is not None:  # and the hi-fi engine, so a still pad is re-rendered in hi-fi (docs: live.py)
+            threading.Thread(target=state["ins"].start_hifi, name="neuraldrum-hifi", daemon=True).start()
         yield
+        state["ins"].close()
         if own:
             state["ins"].service.close()
 
     app = FastAPI(title="neuraldrum", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A neural drum machine you play in the browser. Sounds are defined by voices: "
                               "see neuraldrum.voice.Voice for the JSON fields.")
-    ins = state["ins"] = Instrument(engine, service or SoundService(engine), corpus)
+    ins = state["ins"] = Instrument(engine, service or SoundService(engine), corpus,
+                                    hifi_engine=render_engine if kit_engine is not None else None)
     app.state.instrument = ins
     app.add_middleware(BodyLimit, default=1024 * 1024, limits={"/api/encode": uploads.MAX_UPLOAD_BYTES})
     app.add_middleware(SameOrigin)
@@ -197,16 +225,20 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
                 "has_pca": bool(engine.pca), "has_classifier": engine.has_classifier,
                 "model": {"sha256": engine.model_sha256, "name": engine.model_name,
                           "backend": engine.backend.name},
-                "map_source": "corpus" if corpus else "model",
+                "map_source": "corpus" if corpus else "model", "hifi": kit_engine is not None,
                 "limits": {"upload_bytes": uploads.MAX_UPLOAD_BYTES, "upload_seconds": uploads.MAX_UPLOAD_SECONDS,
                            "max_length_s": MAX_LENGTH_S, "max_slots": MAX_SLOTS}}
 
     @app.post("/api/generate", summary="Render one voice as a 16-bit WAV", response_class=Response,
               responses={200: {"content": {"audio/wav": {}}}})
-    async def generate(voice: dict = Body(..., embed=True), name: Optional[str] = Body(None, embed=True)):
+    async def generate(voice: dict = Body(..., embed=True), name: Optional[str] = Body(None, embed=True),
+                       quality: str = Body("live", embed=True)):
         try:
+            if quality not in ("live", "hifi"):
+                raise ValueError(f"quality={quality[:20]!r}: use 'live' or 'hifi'")
             v = parse_voice(engine, voice)
-            wave = await asyncio.wrap_future(ins.service.submit(v))
+            service = (ins.hifi() if quality == "hifi" else None) or ins.service  # (no hi-fi: live)
+            wave = await asyncio.wrap_future(service.submit(v))
         except (ValueError, ServiceOverloaded, ServiceClosed) as e:
             raise bad(e) from None
         fname = _filename(name, v.cls) + ".wav"

@@ -3,14 +3,21 @@
 Messages from the page are JSON text::
 
     {"type": "render", "id": 7, "stream": "pad", "voice": {"class": "snare", "controls": {"x": 0.4, ...}}}
+    {"type": "render", "id": 9, "stream": "pad", "quality": "hifi", "voice": {...}}
     {"type": "ping", "id": 8}
+
+``quality`` (optional): ``"live"`` (default: the playing path, for every move) or ``"hifi"``: rendered in hi-fi
+(Griffin-Lim iterations after the inverter: ~20 ms more a sound) by a second service with its own worker and its
+own latest-wins streams, for what stays: the page asks for it when the pad has been still for a moment, and for
+its kit's slots. A server without hi-fi (an ONNX export; while the hi-fi engine still loads) plays it live; the
+sound's header says which it got.
 
 ``stream`` (optional, 1–32 of ``A-Z a-z 0-9 _ . : -``) names a control: while a request of the same stream of
 the same connection still waits, a new one replaces it (the sound service's latest-wins). Replies:
 
 - a **sound**: one binary message, ``uint32 LE h`` · ``h bytes of JSON header`` · ``int16 LE samples``, the
   header padded with spaces so the samples start 4-byte aligned. Header: ``{"type": "sound", "id", "stream",
-  "n", "sample_rate", "render_ms", "map": [x, y], "format": "s16", "scale"}`` (``render_ms``: submit → sound
+  "n", "sample_rate", "render_ms", "map": [x, y], "quality", "format": "s16", "scale"}`` (``render_ms``: submit → sound
   ready, in the server); sample i is ``int16[i] · scale``, ``scale`` = the sound's peak / 32767, so the
   rounding stays 96 dB under each sound's own peak, and a 1 s sound at 44.1 kHz is 88 KB instead of 176.
   A client may ask for float32 LE samples by connecting to ``/ws?format=f32`` (header ``"format": "f32"``;
@@ -40,6 +47,7 @@ MAX_MESSAGE_CHARS = 64 * 1024  # a voice with a 64-d latent is ≈ 2 kB
 MAX_IN_FLIGHT = 32  # requests of one connection waiting for their sound
 MAX_LENGTH_S = 5.0  # longest sound the page may ask for (the sampler's own limit is 60 s)
 STREAM = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
+QUALITIES = ("live", "hifi")
 
 
 def parse_voice(engine, d: Any, where: str = "voice", model_checks: bool = True) -> Voice:
@@ -176,18 +184,23 @@ class Connection:
         if len(self.pending) >= MAX_IN_FLIGHT:
             raise ServiceOverloaded(f"{MAX_IN_FLIGHT} requests of this page are already waiting; "
                                     "wait for their sounds before sending more")
+        quality = d.get("quality", "live")
+        if not (isinstance(quality, str) and quality in QUALITIES):
+            raise ValueError(f"quality={str(quality)[:20]!r}: use 'live' or 'hifi'")
         voice = parse_voice(self.ins.engine, d.get("voice"), model_checks=False)
+        service = self.ins.hifi() if quality == "hifi" else None
+        quality = "hifi" if service is not None else "live"
         t0 = time.perf_counter()
         try:  # submit makes the model's checks (class, latent size) before queueing
-            fut = self.ins.service.submit(voice, stream=f"{self.key}/{stream}" if stream else None)
+            fut = (service or self.ins.service).submit(voice, stream=f"{self.key}/{stream}" if stream else None)
         except (ServiceOverloaded, ServiceClosed):
             raise
         except Exception as e:
             raise ValueError(f"voice: {e}") from None
         self.pending[fut] = rid
 
-        def done(f, stream=stream, voice=voice, t0=t0):
-            item = (rid, stream, voice, f, (time.perf_counter() - t0) * 1e3)
+        def done(f, stream=stream, voice=voice, t0=t0, quality=quality):
+            item = (rid, stream, voice, f, (time.perf_counter() - t0) * 1e3, quality)
             try:
                 self.loop.call_soon_threadsafe(self.out.put_nowait, item)
             except RuntimeError:  # the server's loop has closed: nobody is waiting any more
@@ -207,7 +220,7 @@ class Connection:
             except Exception:  # the socket closed under us: nothing more to send
                 return
 
-    async def _send_result(self, rid, stream, voice: Voice, fut, ms: float) -> None:
+    async def _send_result(self, rid, stream, voice: Voice, fut, ms: float, quality: str) -> None:
         self.pending.pop(fut, None)
         if fut.cancelled():
             await self.ws.send_text(json.dumps({"type": "superseded", "id": rid}))
@@ -219,5 +232,6 @@ class Connection:
         wave = fut.result()
         header = {"type": "sound", "id": rid, "stream": stream, "n": int(wave.shape[0]),
                   "sample_rate": self.ins.engine.sample_rate, "render_ms": round(ms, 2),
-                  "map": [round(v, 4) for v in self.ins.project(self.ins.engine.voice_z(voice))]}
+                  "map": [round(v, 4) for v in self.ins.project(self.ins.engine.voice_z(voice))],
+                  "quality": quality}
         await self.ws.send_bytes(pack_sound(header, wave, self.fmt))

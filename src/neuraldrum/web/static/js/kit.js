@@ -15,7 +15,7 @@ export class KitView {
     this.pads = document.getElementById("pads"); this.grid = document.getElementById("seq");
     this.tempo = document.getElementById("tempo"); this.swing = document.getElementById("swing");
     this.timer = null; this.step = 0; this.focus = [0, 0];
-    this.stats = { hits: 0, rendered: 0 };
+    this.stats = { hits: 0, rendered: 0, hifi: 0 };
   }
 
   load(kit) {
@@ -38,8 +38,9 @@ export class KitView {
     const s = this.slots[k], el = this.pads.children[k];
     el?.classList.add("loading");
     try {
-      const r = await this.live.render(`slot${k}`, s.voice);
-      if (r) { s.buffer = makeBuffer(r.samples, r.header.sample_rate); s.length = r.samples.length; this.stats.rendered++; }
+      const r = await this.live.render(`slot${k}`, s.voice, "hifi"); // slots are rendered ahead: in hi-fi
+      if (r) { s.buffer = makeBuffer(r.samples, r.header.sample_rate); s.length = r.samples.length; this.stats.rendered++;
+        if (r.header.quality === "hifi") this.stats.hifi++; }
     } catch (e) { this.onError(`slot ${s.name}: ${e.message}`); }
     el?.classList.remove("loading");
   }

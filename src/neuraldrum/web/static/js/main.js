@@ -8,11 +8,14 @@ import { KitView } from "./kit.js";
 
 const $ = (id) => document.getElementById(id);
 const rand31 = () => Math.floor(Math.random() * 2 ** 31);
-const nd = (window.nd = { received: 0, played: 0, ended: 0, superseded: 0, lengths: [], latencies: [], serverMs: [], errors: [] });
+const nd = (window.nd = { received: 0, played: 0, ended: 0, superseded: 0, hifi: 0, lengths: [], latencies: [], serverMs: [],
+  errors: [] });
+const HIFI_AFTER_MS = 250; // a pad this long still is rendered again in hi-fi (when the server has it)
 const S = { cls: "kick", start: { kind: "centre", label: "class centre" }, x: 0, y: 0, fine: 0, range: 2, axes: "pca",
   amount: 0, vseed: rand31(), tune: 0, decay: 0, velocity: 127, current: null, sent: false };
 let info, live, kit, mapView = null, mapPoints = [], mapHover = -1, mapSel = -1;
 Object.defineProperty(nd, "mapPoints", { get: () => mapPoints.length });
+Object.defineProperty(nd, "current", { get: () => S.current && { voice: S.current.voice, head: Array.from(S.current.samples.slice(0, 2048)) } });
 const mono = new Mono(), mapMono = new Mono();
 
 function message(text) {
@@ -71,6 +74,7 @@ function syncUI() {
 
 // ------------------------------------------------------------------ live rendering (one request per frame at most)
 function changed(move = true) { // move: a person moved a control (the page's latency counts only those)
+  clearTimeout(S.hifiTimer);
   S.move = S.move || move;
   if (S.sent) return;
   S.sent = true;
@@ -89,8 +93,31 @@ async function renderNow(move) {
     S.current = { buffer, samples: r.samples, voice: v, map: r.header.map, sr: r.header.sample_rate };
     if ($("autoplay").checked) playCurrent();
     if (move) showLatency();
-    drawSound(); redrawMap();
+    drawSound(); redrawMap(); showQuality("live");
+    clearTimeout(S.hifiTimer);
+    if (info.hifi) S.hifiTimer = setTimeout(renderHifi, HIFI_AFTER_MS);
   } catch (e) { message(e.message); }
+}
+
+// The pad is still: the same voice again in hi-fi (Griffin-Lim iterations after the inverter), replacing the
+// current sound for what is played, downloaded or put in the kit next. A move in between supersedes it.
+async function renderHifi() {
+  const v = S.current?.voice;
+  if (!v) return;
+  try {
+    const r = await live.render("pad", v, "hifi");
+    if (!r || r.header.quality !== "hifi" || S.current?.voice !== v) return;
+    S.current = { ...S.current, buffer: makeBuffer(r.samples, r.header.sample_rate), samples: r.samples };
+    nd.hifi++;
+    drawSound(); showQuality("hifi");
+  } catch (e) { /* the live sound stays */ }
+}
+
+function showQuality(q) {
+  const el = $("quality");
+  el.textContent = q === "hifi" ? "hi-fi" : "live";
+  el.title = q === "hifi" ? "rendered again in hi-fi when the pad stood still (Griffin-Lim iterations after the inverter)"
+    : "the playing path: rendered at once for every move" + (info.hifi ? "; hi-fi follows when the pad is still" : "");
 }
 
 function playCurrent() {
@@ -287,7 +314,7 @@ function wireControls() {
   $("direction").addEventListener("click", () => { S.vseed = rand31(); if (!S.amount) S.amount = 0.4; syncUI(); changed(); });
   $("play").addEventListener("click", () => { audio(); playCurrent(); });
   $("download").addEventListener("click", async () => {
-    try { saveBlob(await api("/api/generate", { voice: voice(), name: S.cls }), `${S.cls}.wav`); } catch (e) { message(e.message); }
+    try { saveBlob(await api("/api/generate", { voice: voice(), name: S.cls, quality: "hifi" }), `${S.cls}.wav`); } catch (e) { message(e.message); }
   });
   $("file").addEventListener("change", (e) => { if (e.target.files[0]) useOwnSound(e.target.files[0]); e.target.value = ""; });
   dropZone($("drop"), (files) => { if (files[0]) useOwnSound(files[0]); });

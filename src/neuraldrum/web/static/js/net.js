@@ -25,8 +25,9 @@ export function unpackSound(buf) {
   return { header, samples };
 }
 
-// The live connection. render(stream, voice) → Promise of {header, samples, ms} (ms: send → sound here), or
-// null when a newer request of the same stream superseded it. Reconnects on its own.
+// The live connection. render(stream, voice, quality) → Promise of {header, samples, ms} (ms: send → sound here),
+// or null when a newer request of the same stream superseded it (quality "hifi": header.quality says whether the
+// server had it). Reconnects on its own.
 export class Live {
   constructor(onStatus) {
     this.onStatus = onStatus;
@@ -67,13 +68,13 @@ export class Live {
     if (m.type === "superseded") w.resolve(null);
     else if (m.type === "error") w.reject(new Error(m.message));
   }
-  async render(stream, voice) {
+  async render(stream, voice, quality = "live") {
     await this.ready;
     if (this.ws.readyState !== WebSocket.OPEN) throw new Error("not connected to the server (reconnecting…)");
     const id = this.nextId++;
     this.latest.set(stream, id);
     const p = new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject, t0: performance.now() }));
-    this.ws.send(JSON.stringify({ type: "render", id, stream, voice }));
+    this.ws.send(JSON.stringify({ type: "render", id, stream, voice, ...(quality === "live" ? {} : { quality }) }));
     const r = await p;
     // a cached sound can overtake an older request: only the newest of a stream counts
     return r && this.latest.get(stream) === id ? r : null;
