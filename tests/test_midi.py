@@ -233,6 +233,20 @@ def test_render_verb(bundle_dir, engine, kit, tmp_path, capsys):
     x, sr = sf.read(out)
     assert sr == 48000 and len(x) == info["samples"] and info["notes"] == 5
     assert cli.main(["render", str(tmp_path / "nope.mid"), "-o", str(out), "--model", str(bundle_dir)]) == 1
+    capsys.readouterr()
+    hifi = tmp_path / "song_hifi.wav"  # --hifi: the same notes, each sound the hi-fi engine's
+    assert cli.main(["render", str(tmp_path / "song.mid"), "--kit", str(tmp_path / "kit.json"), "-o", str(hifi),
+                     "--model", str(bundle_dir), "--hifi", "--float"]) == 0
+    from neuraldrum.control.render import read_midi
+    from neuraldrum.engine import Engine
+
+    want = render_midi(Engine(bundle_dir, warm=False, hifi=True), read_midi(tmp_path / "song.mid"), [kit]).audio
+    lo = render_midi(engine, read_midi(tmp_path / "song.mid"), [kit]).audio
+    got = sf.read(hifi, dtype="float32")[0]
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-5 < np.abs(want - lo).max()
+    assert cli.main(["render", str(tmp_path / "song.mid"), "-o", str(hifi), "--model", str(bundle_dir), "--hifi",
+                     "--backend", "onnx"]) == 1
+    assert "--hifi: hi-fi rendering runs in PyTorch" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- live, without devices
