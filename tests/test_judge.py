@@ -53,6 +53,12 @@ def test_judge_cli_and_refusals(tiny_bundle, tiny_corpus, tmp_path, capsys):
     assert set(res["models"]) == {"mine"} and res["per_class"] == 2
     assert "| mine |" in capsys.readouterr().out
     assert cli.main(["judge", "--listener", str(tiny_bundle), "--data", str(tiny_corpus), "--model",
+                     f"mine={tiny_bundle}", "--per-class", "2", "--out", str(out), "--quiet", "--hifi"]) == 0
+    res = json.loads(out.read_text())  # the same draws again, and in hi-fi: other sounds, so other embeddings
+    assert [(n, r["hifi"]) for n, r in res["models"].items()] == [("mine", 0), ("mine hi-fi", 24)]
+    assert res["models"]["mine"]["fd"] != res["models"]["mine hi-fi"]["fd"]
+    assert "| mine hi-fi |" in capsys.readouterr().out
+    assert cli.main(["judge", "--listener", str(tiny_bundle), "--data", str(tiny_corpus), "--model",
                      str(tiny_bundle)]) == 1
     assert "write NAME=BUNDLE" in capsys.readouterr().err
     assert cli.main(["judge", "--listener", str(tmp_path), "--data", str(tiny_corpus), "--model",

@@ -55,10 +55,12 @@ def _scores(y: np.ndarray, p: np.ndarray, e: np.ndarray, e_real: np.ndarray, see
 
 
 def judge(models: dict[str, Path], listener: Path, data: Path, per_class: int = 50, seed: int = 0,
-          split: str = "test", temperature: Optional[float] = None, progress: bool = False) -> dict:
+          split: str = "test", temperature: Optional[float] = None, progress: bool = False,
+          hifi: bool = False) -> dict:
     """``{"listener", "data", "sample_rate", "real": {...}, "models": {name: {...}}}``; each entry has
     ``class_acc``, ``balanced_acc``, ``class_acc_per_class``, ``fd``, ``kid``, ``kid_std`` (``real``: the
-    listener on the held-out clips themselves, distances against themselves left out)."""
+    listener on the held-out clips themselves, distances against themselves left out). ``hifi``: each model is
+    also judged rendering in hi-fi (``Engine(hifi=True)``), as ``"<name> hi-fi"``, from the same draws."""
     from tqdm import tqdm
 
     from .audio.mel import MelFrontend
@@ -83,8 +85,11 @@ def judge(models: dict[str, Path], listener: Path, data: Path, per_class: int = 
                  "sample_rate": corpus.sample_rate, "per_class": per_class, "seed": seed,
                  "real": _accuracy(y_real, p_real),
                  "models": {}}
-    for name, path in tqdm(models.items(), desc="judge", disable=not progress):
-        eng = Engine(path, device="cpu")
+    runs = [(name, path, False) for name, path in models.items()]
+    if hifi:
+        runs = [r for name, path in models.items() for r in ((name, path, False), (f"{name} hi-fi", path, True))]
+    for name, path, hi in tqdm(runs, desc="judge", disable=not progress):
+        eng = Engine(path, device="cpu", hifi=hi)
         missing = [c for c in CLASSES if c not in eng.classes]
         if missing:
             raise ValueError(f"--model {name}={path}: has no class {', '.join(missing)}")
@@ -97,7 +102,7 @@ def judge(models: dict[str, Path], listener: Path, data: Path, per_class: int = 
         p, e = _hear(clf, fe, w)
         rec = _scores(np.concatenate(y), p, e, e_real, seed)
         rec.update({"bundle": str(eng.bundle.path), "sample_rate": eng.sample_rate,
-                    "temperature": eng.prior_temperature(temperature)})
+                    "temperature": eng.prior_temperature(temperature), "hifi": eng.hifi})
         out["models"][name] = rec
     return out
 
@@ -135,7 +140,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
     models = _parse_models(args.model)
     res = judge(models, Path(args.listener), Path(args.data), per_class=args.per_class, seed=args.seed,
-                split=args.split, temperature=args.temperature, progress=not args.quiet)
+                split=args.split, temperature=args.temperature, progress=not args.quiet, hifi=args.hifi)
     if args.out:
         atomic_write_text(Path(args.out), json.dumps(res, indent=1))
     print(format_table(res))
@@ -157,5 +162,7 @@ def register(subparsers) -> None:
     p.add_argument("--temperature", type=float, default=None,
                    help="prior spread (default: each bundle's own prior_temperature)")
     p.add_argument("--out", metavar="FILE.json", help="also write the results here")
+    p.add_argument("--hifi", action="store_true",
+                   help="also judge each model rendering in hi-fi (as 'NAME hi-fi'; the same prior draws)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd)
