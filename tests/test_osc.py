@@ -330,3 +330,46 @@ def test_docs_list_every_address_and_key():
         assert f"`{address}`" in doc, address
     for key in SOUND_KEYS:
         assert f"`{key}`" in doc, key
+
+
+def test_quality_hifi_renders_with_the_hifi_engine_and_kits_save_in_hifi(engine, bundle_dir, tmp_path):
+    """``quality hifi`` (on /play, /variations, /kit/slot) renders with the hi-fi engine, in a file of its own
+    beside the live one; /kit/save writes the hi-fi renders; a server without hi-fi refuses the key, naming it,
+    before it changes a slot."""
+    from neuraldrum.engine import Engine
+
+    hi = Engine(bundle_dir, warm=False, hifi=2)
+    svc, hsvc, wire = SoundService(engine), SoundService(hi), Wire()
+    a = OscApp(svc, SoundFolder(tmp_path / "sounds"), wire.send, hifi=hsvc)
+    a.wire = wire
+    try:
+        _, (live_path, *_), _ = ask(a, "/play", "snare", 0.3, -0.2)
+        _, (hifi_path, n, sr, tag), _ = ask(a, "/play", "snare", 0.3, -0.2, "quality", "hifi")
+        assert hifi_path != live_path and tag == "play"
+        v = Voice("snare", controls=Controls(x=0.3, y=-0.2))
+        for path, eng in ((live_path, engine), (hifi_path, hi)):
+            got = sf.read(path, dtype="float32")[0]
+            assert np.abs(got - eng.render([v])[0]).max() < 1e-4, path
+        assert np.abs(sf.read(live_path)[0] - sf.read(hifi_path)[0]).max() > 1e-3
+        address, (folder,), _ = ask(a, "/kit/save", str(tmp_path / "saved"))
+        assert address == "/kit/saved"
+        kit = load_kit(folder)
+        c0 = kit.slots[0]
+        assert np.abs(sf.read(Path(folder) / f"{c0.name}.wav", dtype="float32")[0]
+                      - hi.render([c0.voice])[0]).max() < 1e-4
+        assert "quality 'best'" in ask(a, "/play", "kick", "quality", "best")[1][1]
+    finally:
+        a.close()
+        svc.close()
+        hsvc.close()
+    wire2 = Wire()
+    b = OscApp(SoundService(engine), SoundFolder(tmp_path / "sounds2"), wire2.send)
+    b.wire = wire2
+    try:
+        before = list(b.kit.slots)
+        address, args, _ = ask(b, "/kit/slot", "snare", 0.5, "quality", "hifi")
+        assert address == "/error" and "quality hifi: this server renders live only" in args[1]
+        assert b.kit.slots == before
+    finally:
+        b.close()
+        b.service.close()

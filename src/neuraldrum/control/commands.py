@@ -36,11 +36,14 @@ def cmd_osc(args: argparse.Namespace) -> int:
               "/kit/save read and write files on this one", file=sys.stderr)
     kits = _kits([args.kit] if args.kit else [])
     engine = _engine(args)
+    from ..web.server import _kit_engine
+
+    make_hifi = _kit_engine(args)  # the same model in hi-fi (torch), for `quality hifi` and /kit/save
     out = Path(args.out) if args.out else default_folder(args.port)
     try:
         server = start_osc(engine, host=args.host, port=args.port, out=out, reply_port=args.reply_port,
                            sample_rate=args.sample_rate, kit=kits[0] if kits else None, max_files=args.max_files,
-                           thread=False)
+                           thread=False, hifi_engine=make_hifi() if make_hifi is not None else None)
     except OSError as e:
         print(f"neuraldrum: error: {e}", file=sys.stderr)
         return 1

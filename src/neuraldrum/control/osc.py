@@ -50,7 +50,8 @@ ADDRESSES: dict[str, tuple[str, str, str]] = {
                   "play a kit slot (a name or a MIDI note); pad, keys or a `source` given change the slot, "
                   "so /kit/save keeps them", "/sound path n_samples sample_rate id (id `slot:<name>` by default)"),
     "/kit/save": ("folder [formats]",
-                  "write the kit: WAVs + kit.json, and `sfz`, `hydrogen` when listed (e.g. `wav,sfz,hydrogen`)",
+                  "write the kit: WAVs + kit.json, and `sfz`, `hydrogen` when listed (e.g. `wav,sfz,hydrogen`); "
+                  "rendered in hi-fi when the server has it",
                   "/kit/saved folder"),
     "/classes": ("", "the model's classes, in index order", "/classes kick snare …"),
     "/info": ("", "the model and server", "/info sample_rate n_samples latent_dim model_sha256 version"),
@@ -95,6 +96,14 @@ def _text(key: str) -> Callable[[Any], str]:
     return conv
 
 
+def _choice(key: str, choices: Sequence[str]) -> Callable[[Any], str]:
+    def conv(v: Any) -> str:
+        if not isinstance(v, str) or v not in choices:
+            raise OscError(f"{key} {v!r}: use {' or '.join(choices)}")
+        return v
+    return conv
+
+
 def _path(key: str) -> Callable[[Any], str]:
     """An absolute path: a client does not know the server's working folder."""
     def conv(v: Any) -> str:
@@ -118,6 +127,8 @@ SOUND_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "velocity": (_number("velocity", 1.0, 127.0), "1..127 → gain (velocity/127)²"),
     "length": (_number("length", 0.0, 10.0, lo_open=True), "seconds of the file (default: the model's 1 s)"),
     "id": (_text("id"), "any tag; comes back in the reply"),
+    "quality": (_choice("quality", ("live", "hifi")),
+                "live (default) or hifi: Griffin-Lim iterations after the inverter, ≈ 20 ms more a sound"),
 }
 VARIATION_KEYS = {**SOUND_KEYS, "n": (_integer("n", 1, MAX_VARIATIONS), f"how many (1..{MAX_VARIATIONS}, default 4)")}
 ENCODE_KEYS = {"class": (_text("class"), "encode as this class (default: the predicted one)"),

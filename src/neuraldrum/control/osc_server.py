@@ -92,11 +92,15 @@ class OscApp:
         reply_port: answer to this port on the sender's host instead of the sender's own port.
         sample_rate: write files at this rate (default: the model's); a host may want 44 100 or 48 000.
         kit: the kit /kit/slot plays (default: a new kit with seed 0).
+        hifi: the sound service of the same model rendering in hi-fi: ``quality hifi`` requests and /kit/save
+            (None: such requests are refused, and kits are saved as played).
     """
 
     def __init__(self, service: SoundService, folder: SoundFolder, send: Callable[[bytes, Address], None],
-                 reply_port: Optional[int] = None, sample_rate: Optional[int] = None, kit: Optional[Kit] = None):
+                 reply_port: Optional[int] = None, sample_rate: Optional[int] = None, kit: Optional[Kit] = None,
+                 hifi: Optional[SoundService] = None):
         self.service, self.engine, self.folder, self._send = service, service.engine, folder, send
+        self.hifi = hifi
         self.reply_port = reply_port
         self.sample_rate = int(sample_rate or self.engine.sample_rate)
         self.kit = new_kit(self.engine, 0) if kit is None else Kit(list(kit.slots), kit.name, kit.sample_rate,
@@ -150,15 +154,18 @@ class OscApp:
             self.reply(sender, "/info", self.sample_rate, self._n_samples(e.n_samples), e.latent_dim, model_sha256(e),
                        __version__)
         elif a == "/play":
+            quality = self._quality(r)
             voice = voice_for(r, self._source(r))
-            self._sound(voice, f"osc:{sender}:play", r.id or "play", sender)
+            self._sound(voice, f"osc:{sender}:play", r.id or "play", sender, quality)
         elif a == "/variations":
+            quality = self._quality(r)
             base = voice_for(r, self._source(r))
             n, amount, first = r.options.get("n", 4), r.options.get("amount", 0.5), r.options.get("variation", 0)
             for k in range(n):
                 v = replace(base, amount=amount, variation_seed=first + k).validate()
-                self._sound(v, f"osc:{sender}:variations:{k}", f"{r.id or 'variation'}:{k}", sender)
+                self._sound(v, f"osc:{sender}:variations:{k}", f"{r.id or 'variation'}:{k}", sender, quality)
         elif a == "/kit/slot":
+            quality = self._quality(r)
             source = self._source(r)
             with self._lock:
                 k = self._slot_index(r.target)
@@ -166,7 +173,7 @@ class OscApp:
                 voice = make_voice(slot.voice, r.pad, r.options, source)
                 if voice != slot.voice:
                     self.kit.slots[k] = Slot(slot.name, voice, slot.note)
-            self._sound(voice, f"osc:{sender}:slot:{slot.name}", r.id or f"slot:{slot.name}", sender)
+            self._sound(voice, f"osc:{sender}:slot:{slot.name}", r.id or f"slot:{slot.name}", sender, quality)
         elif a == "/encode":
             self._background(sender, a, self._encode, r, sender)
         elif a == "/kit":
@@ -193,26 +200,35 @@ class OscApp:
                            f"{MAX_SOURCES} encodes)")
         return src
 
-    def _sound(self, voice, stream: str, tag: str, sender: Address) -> None:
-        fut = self.service.submit(voice, stream=stream)
-        self.counts["submitted"] += 1
-        fut.add_done_callback(lambda f: self._after(f, voice, tag, sender))
+    def _quality(self, r: Request) -> str:
+        """A request's ``quality``, refused (before anything changes) when this server has no hi-fi."""
+        quality = r.options.get("quality", "live")
+        if quality == "hifi" and self.hifi is None:
+            raise OscError("quality hifi: this server renders live only (it runs an ONNX export, or was started "
+                           "without hi-fi)")
+        return quality
 
-    def _after(self, fut: Future, voice, tag: str, sender: Address) -> None:
+    def _sound(self, voice, stream: str, tag: str, sender: Address, quality: str = "live") -> None:
+        svc = self.hifi if quality == "hifi" else self.service
+        fut = svc.submit(voice, stream=f"{stream}:hifi" if quality == "hifi" else stream)
+        self.counts["submitted"] += 1
+        fut.add_done_callback(lambda f: self._after(f, voice, tag, sender, quality))
+
+    def _after(self, fut: Future, voice, tag: str, sender: Address, quality: str = "live") -> None:
         if fut.cancelled():  # superseded by a newer request of the same stream: no reply
             self.counts["superseded"] += 1
             return
         try:
-            self._io.submit(self._deliver, fut, voice, tag, sender)
+            self._io.submit(self._deliver, fut, voice, tag, sender, quality)
         except RuntimeError:  # the server is stopping
             pass
 
-    def _deliver(self, fut: Future, voice, tag: str, sender: Address) -> None:
+    def _deliver(self, fut: Future, voice, tag: str, sender: Address, quality: str = "live") -> None:
         try:
             wave = fut.result()
             if self.sample_rate != self.engine.sample_rate:
                 wave = resample(np.asarray(wave), self.engine.sample_rate, self.sample_rate)
-            path = self.folder.write(wave, self.sample_rate, key=(voice, self.sample_rate))
+            path = self.folder.write(wave, self.sample_rate, key=(voice, self.sample_rate, quality))
         except Exception as e:
             self.reply(sender, "/error", "/sound", f"{type(e).__name__}: {e}"[:1000])
             return
@@ -281,7 +297,8 @@ class OscApp:
 
         with self._lock:
             kit = Kit(list(self.kit.slots), self.kit.name, self.kit.sample_rate, self.kit.model, self.kit.info)
-        out = write_kit_formats(self.engine, kit, r.target, r.options["formats"])
+        engine = self.hifi.engine if self.hifi is not None else self.engine  # a saved kit is what stays: hi-fi
+        out = write_kit_formats(engine, kit, r.target, r.options["formats"])
         self.reply(sender, "/kit/saved", str(Path(out).resolve()))
 
     # ------------------------------------------------------------------ out
@@ -305,7 +322,7 @@ class OscServer:
     """A UDP socket and a thread feeding an :class:`OscApp`. Use :func:`start_osc`."""
 
     def __init__(self, app_factory: Callable[[Callable], OscApp], host: str = "127.0.0.1", port: int = 9000,
-                 own_service: Optional[SoundService] = None):
+                 own_service: Optional[SoundService] = None, own_hifi: Optional[SoundService] = None):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -315,7 +332,7 @@ class OscServer:
             raise OSError(f"cannot listen for OSC on udp://{host}:{port}: {e.strerror or e}") from None
         self.sock.settimeout(0.2)
         self.app = app_factory(self.sock.sendto)
-        self._own_service = own_service
+        self._own_service, self._own_hifi = own_service, own_hifi
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="neuraldrum-osc", daemon=True)
 
@@ -350,8 +367,9 @@ class OscServer:
             self._thread.join(2.0)
         self.app.close()
         self.sock.close()
-        if self._own_service is not None:
-            self._own_service.close()
+        for s in (self._own_service, self._own_hifi):
+            if s is not None:
+                s.close()
 
     def __enter__(self) -> "OscServer":
         return self
@@ -386,7 +404,7 @@ def private_folder(path: Path) -> Path:
 def start_osc(engine: Engine, service: Optional[SoundService] = None, host: str = "127.0.0.1", port: int = 9000,
               out: Union[str, Path, None] = None, reply_port: Optional[int] = None,
               sample_rate: Optional[int] = None, kit: Optional[Kit] = None, max_files: int = 256,
-              max_bytes: int = 64 * 2 ** 20, thread: bool = True) -> OscServer:
+              max_bytes: int = 64 * 2 ** 20, thread: bool = True, hifi_engine: Optional[Engine] = None) -> OscServer:
     """Listen for OSC on ``udp://host:port`` (port 0: a free one; see :attr:`OscServer.address`).
 
     Args:
@@ -395,15 +413,20 @@ def start_osc(engine: Engine, service: Optional[SoundService] = None, host: str 
         out: the sounds folder (default :func:`default_folder`); max_files / max_bytes bound it.
         reply_port, sample_rate, kit: see :class:`OscApp`.
         thread: start the receiving thread now (False: call :meth:`OscServer.serve_forever` yourself).
+        hifi_engine: the same model rendering in hi-fi (``Engine(bundle, hifi=True)``), for ``quality hifi``
+            and /kit/save; its service is the server's own, closed by :meth:`OscServer.stop`.
     """
     own = SoundService(engine) if service is None else None
     svc = service or own
+    hifi = SoundService(hifi_engine) if hifi_engine is not None else None
     try:
         folder = SoundFolder(out if out is not None else private_folder(default_folder(port)), max_files, max_bytes)
-        server = OscServer(lambda send: OscApp(svc, folder, send, reply_port, sample_rate, kit), host, port, own)
+        server = OscServer(lambda send: OscApp(svc, folder, send, reply_port, sample_rate, kit, hifi), host, port,
+                           own, hifi)
     except BaseException:
-        if own is not None:
-            own.close()
+        for s in (own, hifi):
+            if s is not None:
+                s.close()
         raise
     return server.start() if thread else server
 

@@ -54,8 +54,9 @@ def _announce(server, open_browser: bool) -> None:
 
 
 def _kit_engine(args: argparse.Namespace):
-    """What renders the page's kit zips: the model in hi-fi (a torch engine, made on the first zip), unless the
-    model is an ONNX export folder (no torch there: the playing engine renders them)."""
+    """What renders in hi-fi (the page's kit zips, still pads and slots; OSC's ``quality hifi`` and /kit/save): the
+    model as a torch engine with Griffin-Lim iterations, made when the server starts; None for an ONNX export
+    folder (no torch there: the playing engine renders kits, and hi-fi requests are played live)."""
     from pathlib import Path
 
     if args.model is not None and (Path(args.model) / "export.json").is_file():
@@ -80,15 +81,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"neuraldrum: warning: serving on {args.host}: other machines can reach this instrument",
               file=sys.stderr)
     engine = playing_engine(args.model, threads=args.threads, backend=args.backend)
+    make_hifi = _kit_engine(args)
     service, osc = None, None
     if args.osc is not None:  # Max / Pure Data beside the page, on the same render worker
         from ..control.osc_server import start_osc
         from ..service import SoundService
 
         service = SoundService(engine)
-        osc = start_osc(engine, service=service, host=args.host, port=args.osc)
+        hifi = make_hifi() if make_hifi is not None else None  # one hi-fi engine for OSC and the page
+        make_hifi = (lambda: hifi) if hifi is not None else None
+        osc = start_osc(engine, service=service, host=args.host, port=args.osc, hifi_engine=hifi)
         print(f"neuraldrum: OSC on udp://{args.host}:{osc.address[1]} (docs/osc.md)", flush=True)
-    server = make_server(engine, args.host, args.port, args.data, service=service, kit_engine=_kit_engine(args))
+    server = make_server(engine, args.host, args.port, args.data, service=service, kit_engine=make_hifi)
     threading.Thread(target=_announce, args=(server, not args.no_browser), daemon=True).start()
     try:
         server.run()
