@@ -266,7 +266,7 @@ def test_kit_zips_are_rendered_by_the_kit_engine(engine, bundle_dir, tmp_path):
     assert _kit_engine(argparse.Namespace(model=str(tmp_path), threads=None)) is None
 
 
-def test_ws_hifi_requests_are_rendered_by_the_hifi_engine(engine, bundle_dir):
+def test_ws_hifi_requests_are_rendered_by_the_hifi_engine(engine, bundle_dir, capfd):
     """``"quality": "hifi"`` renders go to the hi-fi engine (made when the app starts, shared with kit zips) and
     say so; a live render of the same voice is the playing engine's; a server without hi-fi plays them live;
     an unknown quality is an error naming it, and the connection stays open."""
@@ -301,6 +301,20 @@ def test_ws_hifi_requests_are_rendered_by_the_hifi_engine(engine, bundle_dir):
     assert bad.status_code == 422 and "quality='best'" in bad.json()["error"]
     assert np.array_equal(w1, want_hi) and np.array_equal(w2, want_lo)
     assert err["type"] == "error" and err["id"] == 3 and "quality='ultra'" in err["message"]
+    def broken():
+        raise OSError("no such bundle")
+
+    app = create_app(engine, kit_engine=broken)
+    with TestClient(app) as c:  # a hi-fi engine that fails to load: said once, and hi-fi requests play live
+        t0, err = time.time(), ""
+        while "hi-fi rendering is off" not in err and time.time() - t0 < 10:
+            time.sleep(0.05)
+            err += capfd.readouterr().err
+        assert "hi-fi rendering is off: OSError: no such bundle" in err
+        with c.websocket_connect("/ws?format=f32") as ws:
+            ws.send_text(json.dumps({"type": "render", "id": 1, "quality": "hifi", "voice": voice}))
+            assert unpack_sound(ws.receive_bytes())[0]["quality"] == "live"
+    assert app.state.instrument.hifi() is None
     with TestClient(create_app(engine)) as c:  # no hi-fi engine: played live, and the header says so
         assert c.get("/api/info").json()["hifi"] is False
         with c.websocket_connect("/ws?format=f32") as ws:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import sys
 import tempfile
 import threading
 import warnings
@@ -65,12 +66,16 @@ class Instrument:
         self._hifi_lock = threading.Lock()
 
     def start_hifi(self) -> None:
-        """Make the hi-fi service (its engine loads for a second or two: call it off the event loop)."""
+        """Make the hi-fi service (its engine loads for a second or two: call it off the event loop). A failure is
+        said once on stderr; hi-fi requests are then played live."""
         if self._hifi_engine is None:
             return
         with self._hifi_lock:
             if self._hifi is None:
-                self._hifi = SoundService(self._hifi_engine())
+                try:
+                    self._hifi = SoundService(self._hifi_engine())
+                except Exception as e:  # (the page keeps playing; it only loses the hi-fi re-renders)
+                    print(f"neuraldrum: hi-fi rendering is off: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
     def hifi(self) -> Optional[SoundService]:
         """The hi-fi sound service: None when there is none, or while it is still being made."""
