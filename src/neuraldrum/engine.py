@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -346,6 +346,17 @@ def _say(msg: str) -> None:
     import sys
 
     print(f"neuraldrum: {msg}", file=sys.stderr, flush=True)
+
+
+def hifi_maker(model: Any = None, threads: Optional[int] = None) -> Optional[Callable[[], Engine]]:
+    """What makes the model's hi-fi engine (torch, :data:`HIFI_ITERS` Griffin-Lim iterations after the inverter)
+    for the live front ends' hi-fi renders (the page's still pad, slots and kit zips; OSC's ``quality hifi`` and
+    /kit/save); None for an ONNX export folder (no torch there)."""
+    from pathlib import Path
+
+    if model is not None and (Path(model) / "export.json").is_file():
+        return None
+    return lambda: Engine(model, threads=threads, warm=False, hifi=True)
 
 
 def playing_engine(model: Any = None, threads: Optional[int] = None, backend: str = "auto",

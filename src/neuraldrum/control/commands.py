@@ -36,9 +36,9 @@ def cmd_osc(args: argparse.Namespace) -> int:
               "/kit/save read and write files on this one", file=sys.stderr)
     kits = _kits([args.kit] if args.kit else [])
     engine = _engine(args)
-    from ..web.server import _kit_engine
+    from ..engine import hifi_maker
 
-    make_hifi = _kit_engine(args)  # the same model in hi-fi (torch), for `quality hifi` and /kit/save
+    make_hifi = hifi_maker(args.model, args.threads)  # the same model in hi-fi, for `quality hifi` and /kit/save
     out = Path(args.out) if args.out else default_folder(args.port)
     try:
         server = start_osc(engine, host=args.host, port=args.port, out=out, reply_port=args.reply_port,

@@ -43,7 +43,7 @@ from ..kit import DEFAULT_NOTES, KIT_FILE, Kit, new_kit, write_kit
 from ..service import ServiceClosed, ServiceOverloaded, SoundService
 from . import latent_map, uploads
 from .limits import BodyLimit, SameOrigin
-from .live import MAX_LENGTH_S, Connection, parse_voice
+from .live import MAX_LENGTH_S, QUALITIES, Connection, parse_voice
 
 STATIC = Path(__file__).parent / "static"
 MAX_SLOTS = 32
@@ -239,8 +239,8 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
     async def generate(voice: dict = Body(..., embed=True), name: Optional[str] = Body(None, embed=True),
                        quality: str = Body("live", embed=True)):
         try:
-            if quality not in ("live", "hifi"):
-                raise ValueError(f"quality={quality[:20]!r}: use 'live' or 'hifi'")
+            if quality not in QUALITIES:
+                raise ValueError(f"quality={quality[:20]!r}: use {' or '.join(map(repr, QUALITIES))}")
             v = parse_voice(engine, voice)
             service = (ins.hifi() if quality == "hifi" else None) or ins.service  # (no hi-fi: live)
             wave = await asyncio.wrap_future(service.submit(v))

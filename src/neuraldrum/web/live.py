@@ -186,7 +186,7 @@ class Connection:
                                     "wait for their sounds before sending more")
         quality = d.get("quality", "live")
         if not (isinstance(quality, str) and quality in QUALITIES):
-            raise ValueError(f"quality={str(quality)[:20]!r}: use 'live' or 'hifi'")
+            raise ValueError(f"quality={str(quality)[:20]!r}: use {' or '.join(map(repr, QUALITIES))}")
         voice = parse_voice(self.ins.engine, d.get("voice"), model_checks=False)
         service = self.ins.hifi() if quality == "hifi" else None
         quality = "hifi" if service is not None else "live"

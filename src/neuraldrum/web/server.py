@@ -57,17 +57,9 @@ def _kit_engine(args: argparse.Namespace):
     """What renders in hi-fi (the page's kit zips, still pads and slots; OSC's ``quality hifi`` and /kit/save): the
     model as a torch engine with Griffin-Lim iterations, made when the server starts; None for an ONNX export
     folder (no torch there: the playing engine renders kits, and hi-fi requests are played live)."""
-    from pathlib import Path
+    from ..engine import hifi_maker
 
-    if args.model is not None and (Path(args.model) / "export.json").is_file():
-        return None
-
-    def make():
-        from ..engine import Engine
-
-        return Engine(args.model, threads=args.threads, warm=False, hifi=True)
-
-    return make
+    return hifi_maker(args.model, args.threads)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
