@@ -296,6 +296,30 @@ def test_live_player_plays_with_no_dropout_while_a_cc_renders(engine, kit):
         assert player.counts["hits"] == 3 and not player.errors
 
 
+def test_live_player_plays_kits_in_hifi_and_a_still_cc_render_again_in_hifi(engine, bundle_dir, kit):
+    """With a hi-fi service the kit's slots are its renders; a control change plays live at once, and once the
+    controls are still the slot is rendered again in hi-fi; a newer change in between wins over the older hi-fi."""
+    from neuraldrum.engine import Engine
+
+    hi = Engine(bundle_dir, warm=False, hifi=2)
+    with SoundService(engine) as svc, SoundService(hi) as hsvc:
+        player = LivePlayer(svc, [kit], sample_rate=SR, hifi=hsvc).prepare()
+        player.HIFI_AFTER_S = 0.05
+        snare = [s.name for s in kit.slots].index("snare")
+        assert np.allclose(player.machine.sound(Key(snare)), hi.render([kit.slots[snare].voice])[0], atol=1e-5)
+        player.on_message(note(38, 127))  # the last slot hit is the one CCs move
+        player.on_message(mido.Message("control_change", control=16, value=127, channel=9))
+        t = time.time()
+        while player.counts["hifi_renders"] < 1 and time.time() - t < 10:
+            time.sleep(0.01)
+        voice = player.machine.voices[snare]
+        assert player.counts["renders"] == 1 and player.counts["hifi_renders"] == 1
+        assert np.allclose(player.machine.sound(Key(snare)), hi.render([voice])[0], atol=1e-5)
+        assert not np.allclose(hi.render([voice])[0], engine.render([voice])[0], atol=1e-3)
+        player.close()
+        assert not player.errors
+
+
 def test_no_sound_card_or_midi_port_is_said_clearly(monkeypatch, bundle_dir, capsys):
     class PortAudioError(Exception):
         pass

@@ -75,13 +75,20 @@ def cmd_play(args: argparse.Namespace) -> int:
     from ..service import SoundService
 
     engine = _engine(args)
+    from ..engine import hifi_maker
+
+    make_hifi = hifi_maker(args.model, args.threads)  # kits, and slots whose controls are still, in hi-fi
+    hifi = SoundService(make_hifi()) if make_hifi is not None else None
     try:
         with SoundService(engine) as service:
             play_live(service, port=args.midi or None, virtual=args.virtual, kits=kits, cc_map=cc_map,
-                      channel=channel, device=args.device, block=args.block)
+                      channel=channel, device=args.device, block=args.block, hifi=hifi)
     except DeviceError as e:
         print(f"neuraldrum: error: {e}", file=sys.stderr)
         return 1
+    finally:
+        if hifi is not None:
+            hifi.close()
     return 0
 
 

@@ -32,11 +32,17 @@ class LivePlayer:
         kits: program p plays ``kits[p % len(kits)]``; none given: the kit of seed p (``new_kit``).
         sample_rate: the sound card's rate.
         cc_map, channel: see :class:`~.midi.DrumMachine`.
+        hifi: the same model rendering in hi-fi: kits are rendered with it, and a slot a control change
+            re-rendered live is rendered again in hi-fi once its controls have been still for ``HIFI_AFTER_S``
+            (None: everything on ``service``).
     """
 
+    HIFI_AFTER_S = 0.25
+
     def __init__(self, service: SoundService, kits: Sequence[Kit] = (), sample_rate: Optional[int] = None,
-                 cc_map: Optional[dict] = None, channel: Optional[int] = None):
-        self.service, self.engine = service, service.engine
+                 cc_map: Optional[dict] = None, channel: Optional[int] = None, hifi: Optional[SoundService] = None):
+        self.service, self.engine, self.hifi = service, service.engine, hifi
+        self._timers: dict = {}  # slot → the pending hi-fi re-render
         self.kits = list(kits)
         self.sample_rate = int(sample_rate or self.engine.sample_rate)
         self.mixer = Mixer(self.sample_rate)
@@ -44,7 +50,7 @@ class LivePlayer:
         self.machine = DrumMachine(self._kit(None), self.engine.sample_rate, self.sample_rate, cc_map, channel)
         self._program: Optional[int] = None
         self.errors: list[str] = []
-        self.counts = {"hits": 0, "silent_hits": 0, "renders": 0, "stale_renders": 0}
+        self.counts = {"hits": 0, "silent_hits": 0, "renders": 0, "stale_renders": 0, "hifi_renders": 0}
 
     def _kit(self, program: Optional[int]) -> Kit:
         if self.kits:
@@ -52,7 +58,8 @@ class LivePlayer:
         return new_kit(self.engine, 0 if program is None else program)
 
     def _render_kit(self, kit: Kit, timeout: Optional[float] = 30.0) -> list[np.ndarray]:
-        futures = [self.service.submit(s.voice) for s in kit.slots]  # one batch on the service, cached after
+        svc = self.hifi or self.service  # kits are what is played: in hi-fi when there is one
+        futures = [svc.submit(s.voice) for s in kit.slots]  # one batch on the service, cached after
         return [f.result(timeout) for f in futures]
 
     def prepare(self, timeout: Optional[float] = 30.0) -> "LivePlayer":
@@ -89,15 +96,39 @@ class LivePlayer:
             return
         fut.add_done_callback(lambda f: self._rendered(f, ev))
 
-    def _rendered(self, fut: Future, ev: Render) -> None:
+    def _rendered(self, fut: Future, ev: Render, hifi: bool = False) -> None:
         if fut.cancelled():
             return
         if fut.exception() is not None:
             self.errors.append(str(fut.exception()))
             return
         with self._lock:
-            kept = self.machine.set_wave(ev.slot, ev.voice, fut.result())
-        self.counts["renders" if kept else "stale_renders"] += 1
+            kept = self.machine.set_wave(ev.slot, ev.voice, fut.result())  # (False: the slot moved on since)
+        self.counts[("hifi_renders" if hifi else "renders") if kept else "stale_renders"] += 1
+        if kept and not hifi and self.hifi is not None:
+            with self._lock:
+                old = self._timers.pop(ev.slot, None)
+                t = self._timers[ev.slot] = threading.Timer(self.HIFI_AFTER_S, self._submit_hifi, args=(ev,))
+            if old is not None:
+                old.cancel()
+            t.daemon = True
+            t.start()
+
+    def _submit_hifi(self, ev: Render) -> None:
+        """The slot's controls have been still: the same voice again in hi-fi (kept only if still current)."""
+        try:
+            fut = self.hifi.submit(ev.voice, stream=f"midi-cc-hifi:{ev.slot}")
+        except (ServiceOverloaded, ServiceClosed, ValueError) as e:
+            self.errors.append(str(e))
+            return
+        fut.add_done_callback(lambda f: self._rendered(f, ev, hifi=True))
+
+    def close(self) -> None:
+        """Cancel pending hi-fi re-renders."""
+        with self._lock:
+            timers, self._timers = list(self._timers.values()), {}
+        for t in timers:
+            t.cancel()
 
     def _switch(self, program: int) -> None:
         self._program = program
@@ -200,14 +231,17 @@ def list_devices() -> str:
 
 def play_live(service: SoundService, port: Optional[str] = None, virtual: bool = False, kits: Sequence[Kit] = (),
               cc_map: Optional[dict] = None, channel: Optional[int] = None, device=None, block: int = 128,
-              stop: Optional[threading.Event] = None, announce=print) -> LivePlayer:
-    """Play until ``stop`` is set (or Ctrl+C). Checks the sound card and MIDI port first (DeviceError)."""
+              stop: Optional[threading.Event] = None, announce=print,
+              hifi: Optional[SoundService] = None) -> LivePlayer:
+    """Play until ``stop`` is set (or Ctrl+C). Checks the sound card and MIDI port first (DeviceError).
+    ``hifi``: see :class:`LivePlayer`."""
     import sounddevice as sd
 
     info = audio_output(device)
     if not virtual:
         port = resolve_port(port)  # fail before the kit renders
-    player = LivePlayer(service, kits, int(info.get("default_samplerate") or 48000), cc_map, channel).prepare()
+    player = LivePlayer(service, kits, int(info.get("default_samplerate") or 48000), cc_map, channel,
+                        hifi=hifi).prepare()
     stop = stop or threading.Event()
     inport = open_midi_input(port, virtual, player.on_message)
     try:
@@ -220,4 +254,5 @@ def play_live(service: SoundService, port: Optional[str] = None, virtual: bool =
                 pass
     finally:
         inport.close()
+        player.close()
     return player
