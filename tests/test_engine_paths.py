@@ -761,3 +761,14 @@ def test_classify_is_the_listeners_softmax(engine):
             ref = torch.softmax(engine.bundle.classifier(engine.frontend(clip)), dim=1)[0].numpy()
         assert list(p) == engine.classes and np.allclose(list(p.values()), ref, atol=1e-5)
         assert engine.encode(x).cls == engine.classes[int(np.argmax(ref))]
+
+
+def test_hifi_maker_lends_a_torch_engines_bundle(engine, tmp_path):
+    """The hi-fi engine of a live front end shares the playing torch engine's loaded bundle (no second load); an
+    ONNX export folder has none."""
+    from neuraldrum.engine import hifi_maker
+
+    hi = hifi_maker(None, like=engine)()
+    assert hi.hifi == HIFI_ITERS and hi.bundle is engine.bundle and hi.generator is not engine.generator
+    (tmp_path / "export.json").write_text("{}")
+    assert hifi_maker(tmp_path) is None

@@ -31,6 +31,7 @@ BACKENDS = ("torch", "onnx")
 # fidelity measure of the validation split (STFT SC 0.328 vs 0.344, LSD 4.21 vs 4.27 dB, MR-STFT 0.815 vs 0.855) at
 # a third of its time; 32 were no better (2026-11-28, README)
 HIFI_ITERS = 24
+QUALITIES = ("live", "hifi")  # what a live front end's request may ask for: the playing path, or hi-fi
 
 
 @dataclass
@@ -348,14 +349,18 @@ def _say(msg: str) -> None:
     print(f"neuraldrum: {msg}", file=sys.stderr, flush=True)
 
 
-def hifi_maker(model: Any = None, threads: Optional[int] = None) -> Optional[Callable[[], Engine]]:
+def hifi_maker(model: Any = None, threads: Optional[int] = None,
+               like: Optional[Engine] = None) -> Optional[Callable[[], Engine]]:
     """What makes the model's hi-fi engine (torch, :data:`HIFI_ITERS` Griffin-Lim iterations after the inverter)
     for the live front ends' hi-fi renders (the page's still pad, slots and kit zips; OSC's ``quality hifi`` and
-    /kit/save); None for an ONNX export folder (no torch there)."""
+    /kit/save); None for an ONNX export folder (no torch there). ``like``: the playing engine of the same model;
+    a torch one lends its loaded bundle (no second load, one copy of the weights)."""
     from pathlib import Path
 
     if model is not None and (Path(model) / "export.json").is_file():
         return None
+    if like is not None and like.backend.name == "torch":
+        return lambda: Engine(like.bundle, threads=threads, warm=False, hifi=True)
     return lambda: Engine(model, threads=threads, warm=False, hifi=True)
 
 

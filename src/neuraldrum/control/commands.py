@@ -38,7 +38,7 @@ def cmd_osc(args: argparse.Namespace) -> int:
     engine = _engine(args)
     from ..engine import hifi_maker
 
-    make_hifi = hifi_maker(args.model, args.threads)  # the same model in hi-fi, for `quality hifi` and /kit/save
+    make_hifi = hifi_maker(args.model, args.threads, like=engine)  # for `quality hifi` and /kit/save
     out = Path(args.out) if args.out else default_folder(args.port)
     try:
         server = start_osc(engine, host=args.host, port=args.port, out=out, reply_port=args.reply_port,
@@ -77,7 +77,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     engine = _engine(args)
     from ..engine import hifi_maker
 
-    make_hifi = hifi_maker(args.model, args.threads)  # kits, and slots whose controls are still, in hi-fi
+    make_hifi = hifi_maker(args.model, args.threads, like=engine)  # kits, and still slots, in hi-fi
     hifi = SoundService(make_hifi()) if make_hifi is not None else None
     try:
         with SoundService(engine) as service:

@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional, Sequence
 
+from ..engine import QUALITIES
 from ..voice import Controls, Voice
 
 MAX_ARGS = 64  # arguments in one message
@@ -127,7 +128,7 @@ SOUND_KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "velocity": (_number("velocity", 1.0, 127.0), "1..127 → gain (velocity/127)²"),
     "length": (_number("length", 0.0, 10.0, lo_open=True), "seconds of the file (default: the model's 1 s)"),
     "id": (_text("id"), "any tag; comes back in the reply"),
-    "quality": (_choice("quality", ("live", "hifi")),
+    "quality": (_choice("quality", QUALITIES),
                 "live (default) or hifi: Griffin-Lim iterations after the inverter, ≈ 20 ms more a sound"),
 }
 VARIATION_KEYS = {**SOUND_KEYS, "n": (_integer("n", 1, MAX_VARIATIONS), f"how many (1..{MAX_VARIATIONS}, default 4)")}

@@ -37,13 +37,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
-from ..engine import Engine
+from ..engine import QUALITIES, Engine
 from ..export.sfz import kit_sfz
 from ..kit import DEFAULT_NOTES, KIT_FILE, Kit, new_kit, write_kit
 from ..service import ServiceClosed, ServiceOverloaded, SoundService
 from . import latent_map, uploads
 from .limits import BodyLimit, SameOrigin
-from .live import MAX_LENGTH_S, QUALITIES, Connection, parse_voice
+from .live import MAX_LENGTH_S, Connection, parse_voice
 
 STATIC = Path(__file__).parent / "static"
 MAX_SLOTS = 32
@@ -80,6 +80,14 @@ class Instrument:
     def hifi(self) -> Optional[SoundService]:
         """The hi-fi sound service: None when there is none, or while it is still being made."""
         return self._hifi
+
+    def service_for(self, quality: Any) -> tuple[SoundService, str]:
+        """The service a request's ``quality`` asks for, and the quality it gets: ``"hifi"`` without a hi-fi
+        service is played live. ValueError naming the field for anything but :data:`~neuraldrum.engine.QUALITIES`."""
+        if not (isinstance(quality, str) and quality in QUALITIES):
+            raise ValueError(f"quality={str(quality)[:20]!r}: use {' or '.join(map(repr, QUALITIES))}")
+        hifi = self._hifi if quality == "hifi" else None
+        return (hifi, "hifi") if hifi is not None else (self.service, "live")
 
     def close(self) -> None:
         with self._hifi_lock:
@@ -239,10 +247,8 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
     async def generate(voice: dict = Body(..., embed=True), name: Optional[str] = Body(None, embed=True),
                        quality: str = Body("live", embed=True)):
         try:
-            if quality not in QUALITIES:
-                raise ValueError(f"quality={quality[:20]!r}: use {' or '.join(map(repr, QUALITIES))}")
+            service, _ = ins.service_for(quality)
             v = parse_voice(engine, voice)
-            service = (ins.hifi() if quality == "hifi" else None) or ins.service  # (no hi-fi: live)
             wave = await asyncio.wrap_future(service.submit(v))
         except (ValueError, ServiceOverloaded, ServiceClosed) as e:
             raise bad(e) from None

@@ -47,7 +47,6 @@ MAX_MESSAGE_CHARS = 64 * 1024  # a voice with a 64-d latent is ≈ 2 kB
 MAX_IN_FLIGHT = 32  # requests of one connection waiting for their sound
 MAX_LENGTH_S = 5.0  # longest sound the page may ask for (the sampler's own limit is 60 s)
 STREAM = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
-QUALITIES = ("live", "hifi")
 
 
 def parse_voice(engine, d: Any, where: str = "voice", model_checks: bool = True) -> Voice:
@@ -184,15 +183,11 @@ class Connection:
         if len(self.pending) >= MAX_IN_FLIGHT:
             raise ServiceOverloaded(f"{MAX_IN_FLIGHT} requests of this page are already waiting; "
                                     "wait for their sounds before sending more")
-        quality = d.get("quality", "live")
-        if not (isinstance(quality, str) and quality in QUALITIES):
-            raise ValueError(f"quality={str(quality)[:20]!r}: use {' or '.join(map(repr, QUALITIES))}")
+        service, quality = self.ins.service_for(d.get("quality", "live"))
         voice = parse_voice(self.ins.engine, d.get("voice"), model_checks=False)
-        service = self.ins.hifi() if quality == "hifi" else None
-        quality = "hifi" if service is not None else "live"
         t0 = time.perf_counter()
         try:  # submit makes the model's checks (class, latent size) before queueing
-            fut = (service or self.ins.service).submit(voice, stream=f"{self.key}/{stream}" if stream else None)
+            fut = service.submit(voice, stream=f"{self.key}/{stream}" if stream else None)
         except (ServiceOverloaded, ServiceClosed):
             raise
         except Exception as e:

@@ -53,13 +53,13 @@ def _announce(server, open_browser: bool) -> None:
         webbrowser.open(url)
 
 
-def _kit_engine(args: argparse.Namespace):
+def _kit_engine(args: argparse.Namespace, like=None):
     """What renders in hi-fi (the page's kit zips, still pads and slots; OSC's ``quality hifi`` and /kit/save): the
     model as a torch engine with Griffin-Lim iterations, made when the server starts; None for an ONNX export
     folder (no torch there: the playing engine renders kits, and hi-fi requests are played live)."""
     from ..engine import hifi_maker
 
-    return hifi_maker(args.model, args.threads)
+    return hifi_maker(args.model, args.threads, like)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -73,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"neuraldrum: warning: serving on {args.host}: other machines can reach this instrument",
               file=sys.stderr)
     engine = playing_engine(args.model, threads=args.threads, backend=args.backend)
-    make_hifi = _kit_engine(args)
+    make_hifi = _kit_engine(args, like=engine)  # (a torch playing engine lends its loaded bundle)
     service, osc = None, None
     if args.osc is not None:  # Max / Pure Data beside the page, on the same render worker
         from ..control.osc_server import start_osc
