@@ -555,6 +555,47 @@ def test_playing_fast_path_is_the_traced_arithmetic(preset, n_samples):
         assert float((fast - start).abs().max()) > 1e-3  # (they did something)
 
 
+def test_griffin_lim_silences_frames_100_db_down_and_skips_them_when_playing(monkeypatch):
+    """Griffin-Lim aims at silence in a frame whose loudest bin is 100 dB or more under the clip's loudest (in
+    both paths), and playing transforms only the frames from the first to the last louder one: silence, a burst,
+    a tail 90 dB down (kept) and one 110 dB down (made silent) give the same wave either way, and the playing
+    path's FFTs see only the burst's and the first tail's frames."""
+    from neuraldrum.models.vocos import GriffinLimSteps
+
+    mel_cfg = cpu44().mel
+    hop, n_fft = mel_cfg.hop_length, mel_cfg.n_fft
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(1, 44032, generator=g)
+    x[:, :4096] = 0.0  # (silence first: the frames transformed start later)
+    x[:, 8192:16384] *= 10 ** (-90 / 20)
+    x[:, 16384:] *= 10 ** (-110 / 20)
+    target = MelFrontend(mel_cfg).mel(x)
+    start = torch.roll(x, 300, dims=1) * 0.5
+    gl = GriffinLimSteps(mel_cfg, 3)
+    sizes = []
+    rfft = torch.fft.rfft
+    monkeypatch.setattr(torch.fft, "rfft", lambda t, *a, **k: sizes.append(t.shape[1]) or rfft(t, *a, **k))
+    with torch.inference_mode():
+        fast = gl(start, target)
+    monkeypatch.setattr(torch.fft, "rfft", rfft)
+    slow = gl(start.clone().requires_grad_(), target).detach()
+    torch.testing.assert_close(fast, slow, atol=2e-6, rtol=1e-4)
+    # frame t spans samples t · hop ± n_fft / 2: t ≤ 30 lie within the burst and the first tail, t ≥ 34 within
+    # the second; in between the window's edge decides
+    # t ≤ 6 see only the first silence, t ≥ 10 the burst
+    assert len(sizes) == 3 and len(set(sizes)) == 1 and 31 - 10 <= sizes[0] <= 34 - 7, sizes
+    quiet = fast[0, 34 * hop + n_fft // 2:]  # past the last transformed frame (t ≤ 33): silence
+    assert quiet.numel() > 20000 and float(quiet.abs().max()) == 0.0
+    tail = fast[0, 10000:14000]  # the tail 90 dB down plays at its level, give or take
+    level = 20 * math.log10(float(tail.pow(2).mean().sqrt()) / float(fast[0, 5000:8000].pow(2).mean().sqrt()))
+    assert -96 < level < -84, level
+    kept = GriffinLimSteps(mel_cfg, 3)
+    kept.SILENT_DB = -200.0  # (nothing that quiet here: every frame is transformed and none is silent)
+    with torch.inference_mode():
+        everything = kept(start, target)
+    assert float(everything[0, 30000:].abs().max()) > 0
+
+
 def test_griffin_lim_bundle_loads_exports_and_plays_the_same(tmp_path):
     """A bundle whose inverter ends with Griffin-Lim iterations (no weights of their own) loads, applies them,
     and its ONNX export (no DFT operator) plays the same."""
