@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from helpers_bundle import random_bundle
 from neuraldrum.bundle import load_bundle
-from neuraldrum.config import cpu, tiny
+from neuraldrum.config import cpu, cpu44, tiny
 from neuraldrum.data.synth import synth
 from neuraldrum.engine import Engine
 from neuraldrum.graphs import Analyzer, Generator, PolyphaseMCNN, polyphase_kernel
@@ -163,6 +163,41 @@ def test_invert_turns_the_floor_into_silence(bundle):
     with torch.inference_mode():
         raw = bundle.mcnn.infer(torch.clamp(torch.exp(lm) - bundle.mel.log_floor, min=0))
         assert torch.allclose(g.invert(lm), g.finish(raw), atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", [cpu, cpu44])
+def test_the_log_mel_cap_is_above_every_sound_within_one_and_close_to_the_loudest(preset):
+    """loudest_log_mel bounds the log-Mel of any waveform within ±1: full-scale DC, square waves, a 50 Hz sine,
+    clicks and noise all stay under it, and the loudest of them comes within 1.5 nats of it (the cap leaves
+    every playable sound alone and little more)."""
+    from neuraldrum.audio.mel import MelFrontend
+    from neuraldrum.graphs import loudest_log_mel
+
+    mel = preset().mel
+    fe, n = MelFrontend(mel), 2 * mel.n_fft + 1
+    t = torch.arange(n) / mel.sample_rate
+    g = torch.Generator().manual_seed(0)
+    waves = [torch.ones(n), torch.sign(torch.sin(2 * math.pi * 1000 * t)), torch.sign(torch.sin(2 * math.pi * 60 * t)),
+             torch.sin(2 * math.pi * 50 * t), (torch.arange(n) % 64 == 0).float(), torch.sign(torch.randn(n, generator=g))]
+    loudest = max(float(torch.log(fe.mel(w[None]).clamp(min=1e-30)).max()) for w in waves)
+    cap = loudest_log_mel(mel)
+    assert loudest <= cap < loudest + 1.5, (loudest, cap)
+
+
+def test_a_latent_far_outside_the_prior_still_plays(bundle):
+    """A latent of thousands (the web API takes z up to 1e4; range 1000 at the pad's corner) decodes to log-Mels
+    whose exp is infinite: the cap keeps the sound finite and at −1 dBFS instead of NaN (which 16-bit WAV
+    writers turned into a full-scale DC click)."""
+    g = Generator(bundle)
+    frames = bundle.wae.cfg.n_frames
+    huge = torch.full((1, bundle.mel.n_mels, frames), 200.0)
+    huge[:, :, frames // 2:] = -300.0
+    with torch.inference_mode():
+        w = g.invert(huge)
+        z = torch.full((1, bundle.wae.cfg.latent_dim), 1e4)
+        far = g(torch.zeros(1, dtype=torch.long), z)
+    for x in (w, far):
+        assert torch.isfinite(x).all() and float(x.abs().max()) == pytest.approx(PEAK, rel=1e-4)
 
 
 def test_mask_logits_are_the_trained_mcnns(bundle):

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .audio.mel import MelFrontend
+from .audio.mel import MelFrontend, mel_filterbank
 from .bundle import Bundle, configs_sha256, load_bundle
+from .config import MelConfig
 from .models.mcnn import MCNN, gate
 from .sampler import PEAK as OUT_PEAK  # -1 dBFS, the same peak the sampler controls normalise to
 
@@ -99,6 +100,13 @@ class PolyphaseMCNN(nn.Module):
         return self.squash((y[:, :, 0] * self.head_scale[None, :, None]).sum(dim=1)), y[:, :, 1].sum(dim=1)
 
 
+def loudest_log_mel(mel: MelConfig) -> float:
+    """The log of the largest Mel value a waveform within ±1 can have: a bin's magnitude is at most the window's
+    sum, so a band's at most its filter weights' sum times that (to ``power``)."""
+    window_sum = float(torch.hann_window(mel.win_length, periodic=True, dtype=torch.float64).sum())
+    return math.log(float(mel_filterbank(mel).sum(axis=1).max()) * window_sum ** mel.power)
+
+
 class Generator(nn.Module):
     """(class index, latent) → finished waveform, in one graph.
 
@@ -115,6 +123,7 @@ class Generator(nn.Module):
         self.log_floor = float(bundle.mel.log_floor)
         self.n_samples = int(bundle.audio.n_samples)
         self.mel_cfg = bundle.mel
+        self.log_mel_max = loudest_log_mel(bundle.mel)
         self.refine: Optional[nn.Module] = None  # hi-fi rendering: see set_hifi
         n_out = int(FADE_OUT_MS * bundle.audio.sample_rate / 1000)
         self.register_buffer("fade_in", torch.linspace(0, 1, FADE_IN), persistent=False)
@@ -127,8 +136,10 @@ class Generator(nn.Module):
 
     def invert(self, logmel: torch.Tensor) -> torch.Tensor:
         """The one log-Mel → waveform path. log-Mel (B, n_mels, T) → finished wave (B, n_samples): the Mel is
-        exp(log-Mel) − floor (so the floor, i.e. silence, becomes 0), then the inverter, fades, peak −1 dBFS."""
-        mel = (torch.exp(logmel) - self.log_floor).clamp(min=0.0)
+        exp(log-Mel) − floor (so the floor, i.e. silence, becomes 0), then the inverter, fades, peak −1 dBFS.
+        The log-Mel is first capped at the loudest any sound within ±1 can have (:func:`loudest_log_mel`): a
+        latent far outside the prior decodes to log-Mels of hundreds, whose exp is infinite in float32."""
+        mel = (torch.exp(logmel.clamp(max=self.log_mel_max)) - self.log_floor).clamp(min=0.0)
         wave = self.inverter(mel)
         if self.refine is not None:
             wave = self.refine(wave, mel)

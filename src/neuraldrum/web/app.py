@@ -120,8 +120,9 @@ def _wav_bytes(wave, sample_rate: int) -> bytes:
     import numpy as np
     import soundfile as sf
 
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    buf = io.BytesIO()  # (int16 has no NaN: a broken sample is silent, as on the WebSocket, not full scale)
+    wave = np.clip(np.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+    sf.write(buf, wave, sample_rate, subtype="PCM_16", format="WAV")
     return buf.getvalue()
 
 
