@@ -415,6 +415,15 @@ def test_sound_message_formats():
         pack_sound({}, w, fmt="mp3")
 
 
+def test_a_broken_sample_is_silent_in_a_wav_too():
+    """/api/generate's WAV writes a NaN or infinite sample as silence, as the WebSocket does (it was written as
+    -32768: a sound gone NaN became a full-scale DC click)."""
+    from neuraldrum.web.app import _wav_bytes
+
+    x, sr = sf.read(io.BytesIO(_wav_bytes(np.array([0.5, np.nan, np.inf, -np.inf, -2.0], np.float32), 44100)))
+    assert sr == 44100 and np.allclose(x, [0.5, 0.0, 0.0, 0.0, -1.0], atol=1e-4)
+
+
 def test_ws_latest_wins_answers_every_move(client):
     n = 40
     with client.websocket_connect("/ws") as ws:
@@ -431,6 +440,65 @@ def test_ws_latest_wins_answers_every_move(client):
                 got[d["id"]] = d["type"]
     assert got[n - 1] == "sound" and set(got.values()) <= {"sound", "superseded"}
     assert client.get("/api/stats").json()["superseded"] >= list(got.values()).count("superseded")
+
+
+def test_ws_a_burst_on_one_stream_ends_on_its_last_move(engine, monkeypatch):
+    """100 moves on one stream read before any reply is sent (a burst the server reads in one go) while the
+    renderer is busy: none is refused, and only two wait (the one rendering, the last); the replaced ones used to
+    count towards the page's 32 waiting requests until their "superseded" was sent, so the newest moves of a
+    burst were refused and the pad stayed on an old sound."""
+    import asyncio
+    import threading
+
+    from neuraldrum.service import SoundService
+    from neuraldrum.web.app import Instrument
+    from neuraldrum.web.live import MAX_IN_FLIGHT, Connection
+
+    gate, render = threading.Event(), engine.render
+
+    def held(voices):
+        gate.wait(20)
+        return render(voices)
+
+    monkeypatch.setattr(engine, "render", held)
+    service = SoundService(engine)
+
+    async def burst():
+        con = Connection(None, Instrument(engine, service))  # (requests only: nothing is sent)
+        replies = [con._handle(render_msg(i, {"class": "snare", "controls": {"x": i / 100}}), None)
+                   for i in range(100)]
+        waiting = {con.pending[f] for f in con.pending if not f.done()}
+        gate.set()
+        last = next((f for f, rid in con.pending.items() if rid == 99), None)
+        return replies, waiting, None if last is None else await asyncio.wrap_future(last)
+
+    try:
+        replies, waiting, wave = asyncio.run(burst())
+    finally:
+        gate.set()
+        service.close()
+    assert replies == [None] * 100 and MAX_IN_FLIGHT < 100  # (None: submitted; a refusal is an error reply)
+    assert 99 in waiting and len(waiting) <= 2, waiting
+    assert wave.shape == (engine.n_samples,)
+
+
+def test_ws_a_page_that_never_reads_is_closed(engine, monkeypatch):
+    """Replies a page does not read pile up in the server (a ping loop grew it by ~300 bytes a message without
+    end); past MAX_UNSENT the connection is closed with a reason."""
+    import asyncio
+
+    from neuraldrum.web import live
+
+    async def stuck(self):  # the page reads nothing: the sender never gets a reply out
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(live.Connection, "_send_loop", stuck)
+    with TestClient(create_app(engine)) as c, c.websocket_connect("/ws") as ws:
+        for i in range(live.MAX_UNSENT + 1):
+            ws.send_text(json.dumps({"type": "ping", "id": i}))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert closed.value.code == 1008 and "unread" in closed.value.reason
 
 
 def test_ws_errors_keep_the_connection(client):

@@ -58,14 +58,19 @@ class SoundService:
             two of 4 (one run under load: 234 vs 2 × 82 ms), and 8 clients dragging pads heard their moves with
             p95 161 ms at 4 vs 364 ms at 8 (torch; ONNX 121 vs 254 ms).
         cache_size: rendered voices kept (least recently used dropped first); 0 = no cache.
+        cache_mb: and at most this many MB of them (256 sounds of 5 s would be 226 MB: 1 s ones are 0.18 MB).
     """
 
     def __init__(self, engine: Engine, max_queue: int = 64, max_batch: int = 4, cache_size: int = 256,
-                 workers: int = 1, threads_per_worker: Optional[int] = None):
+                 workers: int = 1, threads_per_worker: Optional[int] = None, cache_mb: float = 64.0):
         for name, v, lo in (("max_queue", max_queue, 1), ("max_batch", max_batch, 1), ("cache_size", cache_size, 0),
                             ("workers", workers, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"SoundService {name}={v!r} must be an integer ≥ {lo}")
+        if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or not cache_mb >= 0:
+            raise ValueError(f"SoundService cache_mb={cache_mb!r} must be a number ≥ 0")
+        self.cache_bytes = int(cache_mb * 2 ** 20)
+        self._cached_bytes = 0
         self.engine = engine
         self.max_queue, self.max_batch, self.cache_size = max_queue, max_batch, cache_size
         self._queue: collections.deque[_Job] = collections.deque()
@@ -199,10 +204,11 @@ class SoundService:
                 self.counts["render_ms"] += (time.perf_counter() - t0) * 1000.0
                 for j, w in zip(jobs, waves):
                     w.setflags(write=False)
-                    if self.cache_size:
+                    if self.cache_size and w.nbytes <= self.cache_bytes:
+                        old = self._cache.pop(j.voice, None)
+                        self._cached_bytes += w.nbytes - (0 if old is None else old.nbytes)
                         self._cache[j.voice] = w
-                        self._cache.move_to_end(j.voice)
-                        while len(self._cache) > self.cache_size:
-                            self._cache.popitem(last=False)
+                        while len(self._cache) > self.cache_size or self._cached_bytes > self.cache_bytes:
+                            self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
             for j, w in zip(jobs, waves):
                 j.future.set_result(w)

@@ -44,7 +44,8 @@ from ..service import ServiceClosed, ServiceOverloaded
 from ..voice import Voice
 
 MAX_MESSAGE_CHARS = 64 * 1024  # a voice with a 64-d latent is ≈ 2 kB
-MAX_IN_FLIGHT = 32  # requests of one connection waiting for their sound
+MAX_IN_FLIGHT = 32  # requests of one connection waiting for their sound (not counting those a newer one replaced)
+MAX_UNSENT = 256  # replies a connection may leave unread before it is closed (a page that never reads)
 MAX_LENGTH_S = 5.0  # longest sound the page may ask for (the sampler's own limit is 60 s)
 STREAM = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 
@@ -138,6 +139,9 @@ class Connection:
                 msg = await self.ws.receive()
                 if msg["type"] == "websocket.disconnect":
                     break
+                if self.out.qsize() >= MAX_UNSENT:
+                    await self.ws.close(code=1008, reason=f"{MAX_UNSENT} replies unread: read the replies")
+                    break
                 reply = self._handle(msg.get("text"), msg.get("bytes"))
                 if reply is not None:
                     self.out.put_nowait(reply)
@@ -180,7 +184,8 @@ class Connection:
         stream = d.get("stream")
         if stream is not None and not (isinstance(stream, str) and STREAM.match(stream)):
             raise ValueError("stream must be 1–32 letters, digits or _ . : -")
-        if len(self.pending) >= MAX_IN_FLIGHT:
+        # (a request a newer one on its stream replaced is cancelled at once: only those still waiting count)
+        if sum(not f.done() for f in self.pending) >= MAX_IN_FLIGHT:
             raise ServiceOverloaded(f"{MAX_IN_FLIGHT} requests of this page are already waiting; "
                                     "wait for their sounds before sending more")
         service, quality = self.ins.service_for(d.get("quality", "live"))
