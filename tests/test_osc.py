@@ -82,6 +82,9 @@ def test_parse_play_positional_pad_then_keys():
     ("/play", [2.5], "whole number"),
     ("/play", ["kick", 1.5], r"x=1.5 must be in \[-1, 1\]"),
     ("/play", ["kick", 0.1, "range"], "'range' has no partner"),
+    ("/play", ["snare", "a", 0, 0], r"/play: x must be a number in \[-1, 1\], not 'a'"),  # (it said "0 has no partner")
+    ("/play", ["snare", 0.2, True], "y must be a number .*not True"),
+    ("/play", ["snare", "rnage", 5], "unknown key 'rnage'"),
     ("/play", ["kick", "colour", 1], "unknown key 'colour'"),
     ("/play", ["kick", "seed", 1, "seed", 2], "given twice"),
     ("/play", ["kick", "seed", 1, "source", "s1"], "not both"),

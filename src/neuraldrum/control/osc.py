@@ -188,6 +188,10 @@ def _pad_and_keys(address: str, args: Sequence[Any], keys: dict, pad_ok: bool = 
         pad.append(_number(("x", "y", "fine")[len(pad)], -1.0, 1.0)(args[k]))
         k += 1
     rest = args[k:]
+    if pad_ok and len(pad) < 3 and rest and not (isinstance(rest[0], str) and rest[0] in keys) \
+            and (len(rest) % 2 or not isinstance(rest[0], str)):  # (an even count of words: a key misspelt)
+        raise OscError(f"{address}: {('x', 'y', 'fine')[len(pad)]} must be a number in [-1, 1], not {rest[0]!r} "
+                       f"(after the pad: `key value` pairs, keys {' '.join(keys)})")
     if len(rest) % 2:
         raise OscError(f"{address}: `key value` pairs expected after the {'pad' if pad_ok else 'first argument'}, "
                        f"but {rest[-1]!r} has no partner; keys are {' '.join(keys)}")
