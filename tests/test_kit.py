@@ -121,6 +121,18 @@ def test_kit_from_neuraldrum_0_1_is_read(engine, tmp_path):
         write_kit(engine, kit, tmp_path / "out")
 
 
+def test_the_cli_says_a_warning_in_one_line(bundle_dir, tmp_path, capsys):
+    """A warning meant for the user (a kit of another model) is one line on stderr, not Python's file, line
+    number, category and source line."""
+    kit = Kit([Slot("kick", Voice("kick", seed=1))], "old", 22050, {"sha256": "0123456789ab" + "0" * 52})
+    kit.save(tmp_path / "kit.json")
+    assert cli.main(["kit", "--from", str(tmp_path / "kit.json"), "-o", str(tmp_path / "new"),
+                     "--model", str(bundle_dir)]) == 0
+    err = capsys.readouterr().err
+    assert ("neuraldrum: warning: kit 'old' was made with another model (weights 0123456789ab…); its sounds will "
+            "differ\n") in err and "UserWarning" not in err and ".py:" not in err
+
+
 @pytest.mark.slow  # renders two full kits through the CLI: left out of mutation runs
 def test_kit_and_generate_verbs(bundle_dir, tmp_path, capsys):
     m = ["--model", str(bundle_dir)]
@@ -344,9 +356,25 @@ def test_write_kit_writes_the_slots_and_the_engines_model(tmp_path):
     saved = load_kit(out)
     # the engine's rate and model, the kit's slots, name and info
     assert saved == Kit(kit.slots, "k", 8000, {"sha256": "c" * 64, "path": "/models/stub"}, {"kit_seed": 9})
-    (out / "stale.wav").write_bytes(b"old")
     write_kit(eng, Kit(kit.slots[:1], "k2"), out)  # a kit folder is replaced whole
     assert sorted(p.name for p in out.iterdir()) == ["a.wav", "kit.json"] and load_kit(out).name == "k2"
+    # ... unless it holds what the kit did not write (a user's sample, a folder of them): refused, nothing lost
+    (out / "mine.wav").write_bytes(b"mine")
+    (out / "808s").mkdir()
+    with pytest.raises(FileExistsError) as e:
+        write_kit(eng, kit, out)
+    assert str(e.value) == (f"{out}: a kit folder that also holds 808s/, mine.wav, which a new kit would delete; "
+                            "move them, or choose a new or empty folder")
+    assert (out / "mine.wav").read_bytes() == b"mine" and (out / "808s").is_dir()
+    (out / "mine.wav").unlink()
+    (out / "808s").rmdir()
+    foreign = tmp_path / "samples"  # a kit.json of something else: not a kit folder
+    foreign.mkdir()
+    (foreign / "kit.json").write_text('{"something": "else"}')
+    (foreign / "kick.wav").write_bytes(b"mine")
+    with pytest.raises(FileExistsError, match="its kit.json is not a neuraldrum kit"):
+        write_kit(eng, kit, foreign)
+    assert (foreign / "kick.wav").read_bytes() == b"mine"
     (tmp_path / "empty").mkdir()
     write_kit(eng, kit, tmp_path / "empty")
     (tmp_path / "file").write_text("x")

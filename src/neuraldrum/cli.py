@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from typing import Optional, Sequence
 
 from . import __version__
@@ -51,7 +52,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _say_warning  # our warnings are for the user: one line, no source line
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -65,6 +68,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as e:  # a path that cannot be read or written (permissions, a file for a folder, a full disk …)
         print(f"neuraldrum: error: {os_error(e)}", file=sys.stderr)
         return 1
+
+
+def _say_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, UserWarning) and not issubclass(category, DeprecationWarning) \
+            and "neuraldrum" in str(filename):
+        print(f"neuraldrum: warning: {message}", file=sys.stderr)
+    else:  # a library's: as Python shows it
+        print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
 
 
 def os_error(e: OSError) -> str:

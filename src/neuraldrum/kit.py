@@ -179,13 +179,31 @@ def render_kit(engine: Engine, kit: Kit) -> list[np.ndarray]:
 
 def check_kit_folder(out: Union[str, Path]) -> Path:
     """``out`` as a Path, if a kit may be written there: it does not exist, or is an empty folder, or a kit folder
-    (holds ``kit.json``). Anything else (a file, a user's folder) is refused, so a kit never replaces it."""
+    (a ``kit.json`` that loads as a kit, and nothing but the files a kit writes: its slots' WAVs, ``kit.sfz``,
+    ``drumkit.xml``). Anything else (a file, a user's folder, a kit folder a user added files to) is refused, so
+    a kit never replaces it."""
+    from .export.kits import HYDROGEN_FILE, SFZ_FILE
+
     out = Path(out)
     if out.exists():
         if not out.is_dir():
             raise FileExistsError(f"{out}: exists and is not a folder")
-        if any(out.iterdir()) and not (out / KIT_FILE).is_file():
+        entries = list(out.iterdir())
+        if entries and not (out / KIT_FILE).is_file():
             raise FileExistsError(f"{out}: a folder that is not a kit; choose a new or empty folder")
+        if entries:
+            try:
+                old = load_kit(out)
+            except (OSError, ValueError) as e:
+                raise FileExistsError(f"{out}: its {KIT_FILE} is not a neuraldrum kit ({e}); choose a new or "
+                                      "empty folder") from None
+            ours = {KIT_FILE, SFZ_FILE, HYDROGEN_FILE} | {f"{s.name}.wav" for s in old.slots}
+            other = sorted(p.name + ("/" if p.is_dir() else "") for p in entries
+                           if p.name not in ours or not p.is_file() or p.is_symlink())
+            if other:
+                more = f" and {len(other) - 3} more" if len(other) > 3 else ""
+                raise FileExistsError(f"{out}: a kit folder that also holds {', '.join(other[:3])}{more}, which a "
+                                      "new kit would delete; move them, or choose a new or empty folder")
     return out
 
 
