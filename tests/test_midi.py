@@ -21,7 +21,7 @@ from neuraldrum.control.midi import (DEFAULT_CC, TOM_STEPS, DrumMachine, Hit, Ke
                                      cc_value, key_map, parse_cc_map)
 from neuraldrum.control.mixer import Mixer  # noqa: E402
 from neuraldrum.control.render import render_midi  # noqa: E402
-from neuraldrum.kit import new_kit, render_kit  # noqa: E402
+from neuraldrum.kit import Kit, new_kit, render_kit  # noqa: E402
 from neuraldrum.service import SoundService  # noqa: E402
 from neuraldrum.voice import Controls, Voice  # noqa: E402
 
@@ -188,6 +188,9 @@ def test_render_sample_rate_and_limit(engine, kit):
     assert np.all(r.audio[kick_end:onset] == 0) and np.abs(r.audio[onset:onset + 50]).max() > 0
     loud = render_midi(engine, song(1, events=tuple((0, n, 127) for n in (36, 38, 42, 49, 51, 39))), [kit])
     assert loud.gain < 1.0 and np.abs(loud.audio).max() == pytest.approx(10 ** (-1 / 20), rel=1e-5)
+    for bad in (0, 7999, 192001):  # (0 was taken for "the model's rate")
+        with pytest.raises(ValueError, match=f"sample rate {bad} must be in 8000..192000"):
+            render_midi(engine, song(1), [kit], sample_rate=bad)
 
 
 def test_render_cc_and_program_change(engine):
@@ -232,7 +235,25 @@ def test_render_verb(bundle_dir, engine, kit, tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     x, sr = sf.read(out)
     assert sr == 48000 and len(x) == info["samples"] and info["notes"] == 5
+    assert info["other_channels"] == {"1": 1}  # the piano note
+    # nothing on the channel asked for: said, with where the notes are (it wrote a silent file without a word)
+    assert cli.main(["render", str(tmp_path / "song.mid"), "-o", str(tmp_path / "ch2.wav"), "--channel", "2",
+                     "--model", str(bundle_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "no notes on channel 2" in err and "channel 1 (1), 10 (5)" in err and "--channel 10" in err
     assert cli.main(["render", str(tmp_path / "nope.mid"), "-o", str(out), "--model", str(bundle_dir)]) == 1
+    capsys.readouterr()
+    # an existing output is not replaced without --overwrite, the song itself never, and a WAV is named so
+    before = out.read_bytes()
+    for o, extra, words in [(out, [], "exists; pass --overwrite"), (tmp_path / "song.mid", ["--overwrite"],
+                            "that is the MIDI file being rendered"), (tmp_path / "song.flac", [], "name it ….wav")]:
+        assert cli.main(["render", str(tmp_path / "song.mid"), "-o", str(o), "--model", str(bundle_dir)] + extra) == 1
+        assert words in capsys.readouterr().err
+    assert out.read_bytes() == before and mido.MidiFile(str(tmp_path / "song.mid")).length > 0
+    assert not (tmp_path / "song.flac").exists()
+    assert cli.main(["render", str(tmp_path / "song.mid"), "--kit", str(tmp_path / "kit.json"), "-o", str(out),
+                     "--model", str(bundle_dir), "--overwrite", "--channel", "all"]) == 0
+    assert out.read_bytes() != before  # (the piano note plays too)
     capsys.readouterr()
     hifi = tmp_path / "song_hifi.wav"  # --hifi: the same notes, each sound the hi-fi engine's
     assert cli.main(["render", str(tmp_path / "song.mid"), "--kit", str(tmp_path / "kit.json"), "-o", str(hifi),
@@ -244,6 +265,12 @@ def test_render_verb(bundle_dir, engine, kit, tmp_path, capsys):
     lo = render_midi(engine, read_midi(tmp_path / "song.mid"), [kit]).audio
     got = sf.read(hifi, dtype="float32")[0]
     assert got.shape == want.shape and np.abs(got - want).max() < 1e-5 < np.abs(want - lo).max()
+    made_hifi = Kit(kit.slots, kit.name, kit.sample_rate, kit.model, {**kit.info, "hifi": 24})
+    made_hifi.save(tmp_path / "kit_hifi.json")  # a kit made in hi-fi plays in hi-fi without --hifi
+    assert cli.main(["render", str(tmp_path / "song.mid"), "--kit", str(tmp_path / "kit_hifi.json"), "-o",
+                     str(tmp_path / "as_made.wav"), "--model", str(bundle_dir), "--float"]) == 0
+    assert "rendering in hi-fi, as the kit was made" in capsys.readouterr().err
+    assert np.abs(sf.read(tmp_path / "as_made.wav", dtype="float32")[0] - want).max() < 1e-5
     assert cli.main(["render", str(tmp_path / "song.mid"), "-o", str(hifi), "--model", str(bundle_dir), "--hifi",
                      "--backend", "onnx"]) == 1
     assert "--hifi: hi-fi rendering runs in PyTorch" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -97,13 +98,27 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .midi import parse_cc_map
     from .render import read_midi, render_midi
 
+    out = Path(args.out)
+    if Path(args.midi_file).exists() and out.exists() and out.resolve() == Path(args.midi_file).resolve():
+        raise ValueError(f"-o {args.out}: that is the MIDI file being rendered")
+    if out.suffix.lower() != ".wav":
+        raise ValueError(f"-o {args.out}: the song is written as a WAV; name it ….wav")
     mid = read_midi(args.midi_file)  # a bad file fails before the model loads
     kits = _kits(args.kit)
+    if kits and not args.hifi and all(k.info.get("hifi") for k in kits):  # play the sounds as they were made
+        if args.backend == "onnx":
+            print("neuraldrum: the kit was made in hi-fi, which runs in PyTorch; it plays live with --backend onnx",
+                  file=sys.stderr)
+        else:
+            args.hifi = True
+            print("neuraldrum: rendering in hi-fi, as the kit was made (kit --hifi)", file=sys.stderr)
+    if args.hifi and args.backend == "onnx":
+        raise ValueError("--hifi: hi-fi rendering runs in PyTorch; use --backend torch (a model bundle)")
+    if os.path.lexists(out) and not args.overwrite:
+        raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
     if args.hifi:  # offline: every sound in hi-fi (torch)
         from ..engine import Engine
 
-        if args.backend == "onnx":
-            raise ValueError("--hifi: hi-fi rendering runs in PyTorch; use --backend torch (a model bundle)")
         engine = Engine(args.model, threads=args.threads, hifi=True)
     else:
         engine = _engine(args)
@@ -111,7 +126,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                     cc_map=parse_cc_map(args.cc), kit_seed=args.seed, limit=not args.no_limit)
     path = save_wav(args.out, r.audio, r.sample_rate, "float" if args.float else "16")
     info = {"file": str(path), "seconds": round(r.seconds, 3), "samples": len(r.audio), "sample_rate": r.sample_rate,
-            "notes": r.notes,
+            "notes": r.notes, "other_channels": {str(c + 1): n for c, n in sorted(r.other_channels.items())},
             "skipped_notes": r.skipped_notes, "cc_renders": r.renders, "kits": r.kits, "gain": round(r.gain, 4)}
     if args.json:
         print(json.dumps(info, indent=1))
@@ -119,6 +134,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         note = f", scaled by {r.gain:.3f} to stay under -1 dBFS" if r.gain != 1.0 else ""
         skipped = f" ({r.skipped_notes} notes with no slot skipped)" if r.skipped_notes else ""
         print(f"{path}: {r.seconds:.2f} s at {r.sample_rate} Hz, {r.notes} notes{skipped}{note}")
+    if r.other_channels and not r.notes:  # (the song's drums are elsewhere: say where, not just "0 notes")
+        where = ", ".join(f"{c + 1} ({n})" for c, n in sorted(r.other_channels.items()))
+        print(f"neuraldrum: no notes on channel {args.channel}; the file has notes on channel {where}: "
+              f"--channel {min(r.other_channels, key=lambda c: -r.other_channels[c]) + 1} (or all) plays them",
+              file=sys.stderr)
     return 0
 
 
@@ -162,7 +182,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("render", help="render a General MIDI drum track (a .mid file) with a kit into a WAV")
     p.add_argument("midi_file", metavar="MIDI_FILE")
-    p.add_argument("-o", "--out", required=True, help="output WAV")
+    p.add_argument("-o", "--out", required=True, help="output WAV (refused if it exists, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output WAV")
     p.add_argument("--kit", action="append", default=None,
                    help="kit.json or kit folder; repeat for more (program change p plays kit p mod n)")
     p.add_argument("--seed", type=int, default=0, help="without --kit: the seed of the kit (program p: seed p)")
@@ -175,6 +196,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print what was rendered as JSON")
     p.add_argument("--hifi", action="store_true",
                    help="render every sound in hi-fi: Griffin-Lim iterations started from the inverter's output "
-                        "(≈ 20 ms more a sound; torch)")
+                        "(≈ 20 ms more a sound; torch); the default when every --kit was made so (kit --hifi)")
     common(p, backend="torch")  # offline: no one waits on a render, so no one-off export either
     p.set_defaults(func=cmd_render)

@@ -30,6 +30,7 @@ class Rendered:
     sample_rate: int
     notes: int = 0
     skipped_notes: int = 0  # notes on the channel with no slot for them
+    other_channels: dict = field(default_factory=dict)  # channel 0–15 → notes there, on channels not played
     renders: int = 0  # control changes that made a new sound
     kits: list = field(default_factory=list)  # names of the kits played, in order
     gain: float = 1.0  # the gain applied to keep the peak at -1 dBFS (1.0: none)
@@ -70,7 +71,7 @@ def render_midi(engine: Engine, midi, kits: Sequence[Kit] = (), sample_rate: Opt
         limit: scale the whole song down when its peak passes -1 dBFS (PCM files would clip).
     """
     mid = read_midi(midi) if isinstance(midi, (str, Path)) else midi
-    sr = int(sample_rate or engine.sample_rate)
+    sr = int(engine.sample_rate if sample_rate is None else sample_rate)  # (0 is refused, not the model's rate)
     if not 8000 <= sr <= 192000:
         raise ValueError(f"sample rate {sr} must be in 8000..192000")
     kits = list(kits)
@@ -103,8 +104,11 @@ def render_midi(engine: Engine, midi, kits: Sequence[Kit] = (), sample_rate: Opt
             continue
         events = machine.handle(msg)
         if not events:
-            if msg.type == "note_on" and msg.velocity > 0 and channel in (None, msg.channel):
-                out.skipped_notes += 1
+            if msg.type == "note_on" and msg.velocity > 0:
+                if channel in (None, msg.channel):
+                    out.skipped_notes += 1
+                else:
+                    out.other_channels[msg.channel] = out.other_channels.get(msg.channel, 0) + 1
             continue
         at = int(round(t * sr))
         if at > now:
