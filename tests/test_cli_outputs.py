@@ -264,6 +264,48 @@ def test_results_stream_as_written_with_progress_for_long_runs(run, engine, monk
         assert np.abs(got - np.clip(w, -1, 1)).max() <= 2 / 32768
 
 
+@pytest.mark.parametrize("verb", ["variations", "morph", "morph across classes"])
+def test_variations_and_morph_stream_too(run, engine, monkeypatch, src, tmp_path, verb):
+    """variations and morph render CHUNK sounds at a time (all at once, a morph of 100 000 steps took 23.5 GB
+    before the kernel killed it), and write the same sounds as the engine's one-batch variations and morph."""
+    from neuraldrum.engine import Engine
+
+    monkeypatch.setattr(sounds, "CHUNK", 2)
+    sizes, batch, mix = [], Engine.generate_batch, type(engine.backend).mix
+    monkeypatch.setattr(Engine, "generate_batch", lambda self, c, z: sizes.append(len(z)) or batch(self, c, z))
+    monkeypatch.setattr(type(engine.backend), "mix", lambda self, a, b, t, z: sizes.append(len(z)) or mix(self, a, b, t, z))
+    other = tmp_path / "kick.wav"
+    sf.write(str(other), synth("kick", seed=1), 22050)
+    argv = {"variations": ["variations", src, "-n", "5", "--seed", "3"],
+            "morph": ["morph", src, src, "--steps", "5"],
+            "morph across classes": ["morph", src, other, "--steps", "5"]}[verb]
+    rc, stdout, err = run(*argv, "-o", tmp_path / "out", "--json")
+    assert rc == 0, err
+    files = sorted((tmp_path / "out").glob("*.wav"))
+    assert sizes[-3:] == [2, 2, 1] and max(sizes) == 2 and len(files) == 5  # (before: the engine's warm-up)
+    sizes.clear()
+    x = str(src)  # (the engine reads a path as the verbs do)
+    if verb == "variations":
+        want = engine.variations(engine.encode(x), 5, 0.5, seed=3)
+    else:
+        b = x if verb == "morph" else str(other)
+        want = engine.morph(engine.encode(x), engine.encode(b), 5)
+    assert sizes == [5]  # (the engine's own: one batch)
+    for p, w in zip(files, want):
+        assert np.abs(sf.read(p, dtype="float32")[0] - np.clip(w, -1, 1)).max() <= 2 / 32768
+
+
+def test_an_input_that_cannot_be_used_is_named(run, tmp_path):
+    """encode, resynth, variations and morph read their inputs as files, so a refusal names the file (it said
+    "<array>: silent")."""
+    click = tmp_path / "click.wav"
+    sf.write(str(click), np.r_[np.zeros(100), np.full(1, 1e-6), np.zeros(1000)], 22050)
+    for argv in (["encode", click], ["resynth", click, "-o", tmp_path / "r.wav"],
+                 ["variations", click, "-o", tmp_path / "v"], ["morph", click, click, "-o", tmp_path / "m"]):
+        rc, _, err = run(*argv)
+        assert rc == 1 and f"{click}: silent" in err and "<array>" not in err, err
+
+
 # ---------------------------------------------------------------- the no-replace writer
 
 def test_write_new_claims_the_first_free_name_and_leaves_nothing_else(tmp_path):

@@ -166,6 +166,7 @@ def test_apply_validates_controls():
     ("velocity_curve", -1, ">= 0"), ("velocity_curve", float("inf"), "velocity_curve"),
     ("decay", 0, "> 0"), ("decay", -0.1, "> 0"), ("decay", float("inf"), "decay"), ("decay", True, "decay"),
     ("length", 0, "length"), ("length", -1, "length"), ("length", float("nan"), "length"), ("length", 61, "60"),
+    ("length", 1e-6, r"\[0.001, 60\]"),  # (it rounded to a sound of no samples)
     ("normalise", "yes", "normalise"), ("normalise", 1, "normalise"),
 ])
 def test_validate_rejects_and_names_the_field(field, value, allowed):

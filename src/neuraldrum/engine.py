@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -312,22 +312,41 @@ class Engine:
             raise ValueError(f"n={n!r}: ask for at least one variation")
         if not 0 <= amount < float("inf"):
             raise ValueError(f"amount={amount} must be a finite number ≥ 0")
+        return np.concatenate(list(self.iter_variations(source, n, amount, cls, seed, sample_rate, chunk=n)))
+
+    def iter_variations(self, source: Union[np.ndarray, Encoded], n: int, amount: float = 0.5,
+                        cls: Optional[Union[str, int]] = None, seed: Optional[int] = None,
+                        sample_rate: Optional[int] = None, chunk: int = 64) -> Iterator[np.ndarray]:
+        """:meth:`variations`, rendered ``chunk`` at a time: yields (≤ chunk, n_samples) arrays, the same sounds
+        (memory stays flat however large ``n`` is)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n={n!r}: ask for at least one variation")
+        if not 0 <= amount < float("inf"):
+            raise ValueError(f"amount={amount} must be a finite number ≥ 0")
         e = source if isinstance(source, Encoded) else self.encode(source, sample_rate, cls)
         cname = self.classes[self.class_index(cls)] if cls is not None else e.cls
         z = e.z[None] + amount * self.sample_prior(n, seed, 1.0)
-        return self.generate_batch([cname] * n, z)
+        for i in range(0, n, chunk):
+            yield self.generate_batch([cname] * len(z[i:i + chunk]), z[i:i + chunk])
 
     def morph(self, a: Encoded, b: Encoded, steps: int) -> np.ndarray:
         """``steps`` sounds from a to b by linear latent interpolation. Across classes, each step decodes
         z_t with both classes and mixes their log-Mels with weights (1 - t, t). Returns (steps, n_samples)."""
-        if steps < 2:
+        return np.concatenate(list(self.iter_morph(a, b, steps, chunk=steps)))
+
+    def iter_morph(self, a: Encoded, b: Encoded, steps: int, chunk: int = 64) -> Iterator[np.ndarray]:
+        """:meth:`morph`, rendered ``chunk`` steps at a time: yields (≤ chunk, n_samples) arrays."""
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
             raise ValueError(f"steps={steps}: a morph needs at least 2 steps")
         t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
         z = ((1 - t) * np.asarray(a.z, np.float32) + t * np.asarray(b.z, np.float32)).astype(np.float32)
         ia, ib = self.class_index(a.cls), self.class_index(b.cls)
-        if ia == ib:
-            return self.generate_batch([ia] * steps, z)
-        return self.backend.mix(np.full(steps, ia, np.int64), np.full(steps, ib, np.int64), t[:, 0], z)
+        for i in range(0, steps, chunk):
+            zc, m = z[i:i + chunk], len(z[i:i + chunk])
+            if ia == ib:
+                yield self.generate_batch([ia] * m, zc)
+            else:
+                yield self.backend.mix(np.full(m, ia, np.int64), np.full(m, ib, np.int64), t[i:i + chunk, 0], zc)
 
 
 def _class_prior(backend: Any) -> Optional[tuple[np.ndarray, np.ndarray]]:

@@ -29,6 +29,7 @@ import soxr
 PEAK = 10 ** (-1 / 20)  # -1 dBFS, ~0.891
 FADE_S = 0.005  # raised-cosine fade-out at a cut, seconds
 MAX_LENGTH_S = 60.0  # longest output `length` accepted, seconds
+MIN_LENGTH_S = 0.001  # shortest (a millisecond; anything shorter rounded to no samples at all)
 RESAMPLE_QUALITY = "MQ"  # soxr 16-bit quality: ~0.3 ms per 1 s at 22 050 Hz for any tune; "HQ" took up to ~1 ms
 _LN_1000 = math.log(1000.0)  # an amplitude fall of 60 dB
 
@@ -60,8 +61,8 @@ class SamplerControls:
         _require("decay", d, d is None or (_is_number(d) and d > 0), "None or a finite number of seconds > 0")
         _require("velocity", v, _is_number(v) and 1 <= v <= 127, "a number in [1, 127]")
         _require("velocity_curve", c, _is_number(c) and c >= 0, "a finite number >= 0")
-        _require("length", n, n is None or (_is_number(n) and 0 < n <= MAX_LENGTH_S),
-                 f"None or a number of seconds in (0, {MAX_LENGTH_S:g}]")
+        _require("length", n, n is None or (_is_number(n) and MIN_LENGTH_S <= n <= MAX_LENGTH_S),
+                 f"None or a number of seconds in [{MIN_LENGTH_S:g}, {MAX_LENGTH_S:g}]")
         _require("normalise", self.normalise, isinstance(self.normalise, (bool, np.bool_)), "True or False")
         return self
 

@@ -25,7 +25,6 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from .atomic import atomic_file, remove_stale, target_of, write_new
-from .audio.io import load
 
 CHUNK = 64  # sounds rendered at once by `generate`: memory stays flat however large -n is
 LONG_RUN = 1000  # from this many sounds, progress lines go to stderr even when it is not a terminal
@@ -207,10 +206,6 @@ def _print(args: argparse.Namespace, payload: dict, text: Optional[str]) -> None
         print(text)
 
 
-def _load_input(path: str, sr: int) -> np.ndarray:
-    return load(path, sample_rate=sr)
-
-
 def _sampler(args: argparse.Namespace):
     from .sampler import SamplerControls
 
@@ -245,7 +240,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_encode(args: argparse.Namespace) -> int:
     _check_options(args)
     eng = _engine(args)
-    e = eng.encode(_load_input(args.file, eng.sample_rate), cls=args.cls)
+    e = eng.encode(args.file, cls=args.cls)
     payload = {"file": args.file, "class": e.cls, "probabilities": {k: round(v, 4) for k, v in e.probs.items()},
                "z": [round(float(v), 6) for v in e.z]}
     top = sorted(e.probs.items(), key=lambda kv: -kv[1])[:3]
@@ -263,7 +258,7 @@ def cmd_resynth(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
     made = _folders_to_make(out, folder=False)[1:]
     eng = _engine(args)
-    wav = eng.resynth(_load_input(args.file, eng.sample_rate), cls=args.cls)
+    wav = eng.resynth(args.file, cls=args.cls)
     try:
         p = _put(iter([out]), _wav_bytes(wav, eng.sample_rate, out), args.overwrite)
     except BaseException:
@@ -276,11 +271,11 @@ def cmd_resynth(args: argparse.Namespace) -> int:
 def cmd_variations(args: argparse.Namespace) -> int:
     _check_options(args)
     eng = _engine(args)
-    e = eng.encode(_load_input(args.file, eng.sample_rate), cls=args.cls)
-    waves = eng.variations(e, args.n, args.amount, seed=args.seed)
-    with _Outputs(args, f"{Path(args.file).stem}_var", eng.sample_rate, len(waves)) as out:
-        for w in waves:
-            out.save(w)
+    e = eng.encode(args.file, cls=args.cls)
+    with _Outputs(args, f"{Path(args.file).stem}_var", eng.sample_rate, args.n) as out:
+        for waves in eng.iter_variations(e, args.n, args.amount, seed=args.seed, chunk=CHUNK):  # flat memory
+            for w in waves:
+                out.save(w)
     _print(args, {"class": e.cls, "files": [str(p) for p in out.paths]}, None)
     return 0
 
@@ -288,12 +283,12 @@ def cmd_variations(args: argparse.Namespace) -> int:
 def cmd_morph(args: argparse.Namespace) -> int:
     _check_options(args)
     eng = _engine(args)
-    a = eng.encode(_load_input(args.a, eng.sample_rate))
-    b = eng.encode(_load_input(args.b, eng.sample_rate))
-    waves = eng.morph(a, b, args.steps)
-    with _Outputs(args, "morph_", eng.sample_rate, len(waves)) as out:
-        for w in waves:
-            out.save(w)
+    a = eng.encode(args.a)
+    b = eng.encode(args.b)
+    with _Outputs(args, "morph_", eng.sample_rate, args.steps) as out:
+        for waves in eng.iter_morph(a, b, args.steps, chunk=CHUNK):  # flat memory
+            for w in waves:
+                out.save(w)
     _print(args, {"from": a.cls, "to": b.cls, "files": [str(p) for p in out.paths]}, None)
     return 0
 
