@@ -356,9 +356,10 @@ class GriffinLimSteps(_MelGrid):
     The magnitudes aimed at are those the Mel implies, ``max(pinv(fb) · mel, 0) ** (1 / power)`` (the Mel
     filterbank's pseudo-inverse; where the bands are narrow, the low bins, nearly the true ones). Each iteration
     takes the output's STFT, keeps its phases, puts those magnitudes in, and resynthesises; from the third, the STFT
-    is first extrapolated by ``momentum`` · its change since the iteration before. Started cold, Griffin-Lim needs
-    its 32 iterations to find phases that agree across overlapping frames; started from the network's, a few
-    iterations improve every fidelity measure (models and numbers: the README).
+    is first extrapolated by ``momentum`` · its change since the iteration before. A frame whose loudest aimed-at
+    bin is ``SILENT_DB`` (−100 dB) or more under the clip's loudest is aimed at silence, and playing skips it.
+    Started cold, Griffin-Lim needs its 32 iterations to find phases that agree across overlapping frames; started
+    from the network's, a few iterations improve every fidelity measure (models and numbers: the README).
     """
 
     SILENT_DB = -100.0
