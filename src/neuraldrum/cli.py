@@ -53,7 +53,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _say_warning  # our warnings are for the user: one line, no source line
+            warnings.formatwarning = _warning_line  # our warnings are for the user: one line, no source line
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -70,12 +70,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
 
 
-def _say_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    if issubclass(category, UserWarning) and not issubclass(category, DeprecationWarning) \
-            and "neuraldrum" in str(filename):
-        print(f"neuraldrum: warning: {message}", file=sys.stderr)
-    else:  # a library's: as Python shows it
-        print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
+_format_warning = warnings.formatwarning
+
+
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    if category is UserWarning and "neuraldrum" in str(filename):
+        return f"neuraldrum: warning: {message}\n"
+    return _format_warning(message, category, filename, lineno, line)  # a library's: as Python shows it
 
 
 def os_error(e: OSError) -> str:

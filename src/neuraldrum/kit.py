@@ -31,6 +31,7 @@ from .voice import Voice
 KIT_FORMAT = "neuraldrum-kit"
 KIT_VERSION = 1
 KIT_FILE = "kit.json"
+SFZ_FILE, HYDROGEN_FILE = "kit.sfz", "drumkit.xml"  # what `kit --format sfz,hydrogen` adds (export.kits)
 # a General MIDI drum note per class, for samplers and MIDI input
 DEFAULT_NOTES = {"kick": 36, "rim": 37, "snare": 38, "clap": 39, "hh_closed": 42, "tom": 45, "hh_open": 46,
                  "crash": 49, "ride": 51, "cowbell": 56, "shaker": 70}
@@ -182,8 +183,6 @@ def check_kit_folder(out: Union[str, Path]) -> Path:
     (a ``kit.json`` that loads as a kit, and nothing but the files a kit writes: its slots' WAVs, ``kit.sfz``,
     ``drumkit.xml``). Anything else (a file, a user's folder, a kit folder a user added files to) is refused, so
     a kit never replaces it."""
-    from .export.kits import HYDROGEN_FILE, SFZ_FILE
-
     out = Path(out)
     if out.exists():
         if not out.is_dir():
@@ -197,7 +196,7 @@ def check_kit_folder(out: Union[str, Path]) -> Path:
             except (OSError, ValueError) as e:
                 raise FileExistsError(f"{out}: its {KIT_FILE} is not a neuraldrum kit ({e}); choose a new or "
                                       "empty folder") from None
-            ours = {KIT_FILE, SFZ_FILE, HYDROGEN_FILE} | {f"{s.name}.wav" for s in old.slots}
+            ours = {KIT_FILE, SFZ_FILE, HYDROGEN_FILE} | {f"{s.name}.wav" for s in old.slots}  # (export.kits)
             other = sorted(p.name + ("/" if p.is_dir() else "") for p in entries
                            if p.name not in ours or not p.is_file() or p.is_symlink())
             if other:

@@ -11,13 +11,12 @@ from typing import Sequence, Union
 
 from ..atomic import atomic_folder, write_text
 from ..engine import Engine
-from ..kit import Kit, check_kit_folder, write_kit
+from ..kit import HYDROGEN_FILE, SFZ_FILE, Kit, check_kit_folder, write_kit
 from .hydrogen import drumkit_xml
 from .sfz import kit_sfz
 
 FORMATS = ("wav", "sfz", "hydrogen")
-SFZ_FILE = "kit.sfz"
-HYDROGEN_FILE = "drumkit.xml"
+__all__ = ["FORMATS", "HYDROGEN_FILE", "SFZ_FILE", "parse_formats", "write_kit_formats"]
 
 
 def parse_formats(text: Union[str, Sequence[str]]) -> tuple[str, ...]:
