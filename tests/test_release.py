@@ -148,3 +148,53 @@ def test_prior_temperature(tiny_bundle, tmp_path, capsys):
                      "--json"] + m) == 0
     g = json.loads(capsys.readouterr().out)["files"][0]
     assert g["temperature"] == 0.5 and np.allclose(g["z"], z_half[0], atol=1e-5)
+
+
+def test_bundle_verbs_never_replace_a_folder_that_is_not_a_bundle(tiny_bundle, tiny_corpus, tmp_path, capsys):
+    """bundle, bundle-inverter and bundle-prior replaced whatever --out named (a user's sample folder, the very
+    training run being bundled); now only a new, an empty or a bundle folder, before any work."""
+    runs = tiny_bundle.parent
+    user = tmp_path / "samples"
+    user.mkdir()
+    (user / "kick.wav").write_bytes(b"mine")
+    (user / "808s").mkdir()
+    copy = tmp_path / "copy"  # a bundle folder a user put a file into
+    assert cli.main(["bundle-prior", "--model", str(tiny_bundle), "--data", str(tiny_corpus), "--out", str(copy),
+                     "--no-metrics"]) == 0
+    (copy / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    for argv, words in [
+            (["bundle", "--wae", runs / "wae", "--mcnn", runs / "mcnn", "--data", tiny_corpus, "--out", user,
+              "--no-metrics"], "a folder that is not a model bundle"),
+            (["bundle", "--wae", runs / "wae", "--mcnn", runs / "mcnn", "--data", tiny_corpus, "--out", runs / "wae",
+              "--no-metrics"], "a folder that is not a model bundle"),
+            (["bundle-inverter", "--model", tiny_bundle, "--inverter", runs / "mcnn", "--data", tiny_corpus, "--out",
+              user, "--no-metrics"], "a folder that is not a model bundle"),
+            (["bundle-prior", "--model", tiny_bundle, "--data", tiny_corpus, "--out", user], "not a model bundle"),
+            (["bundle-prior", "--model", tiny_bundle, "--data", tiny_corpus, "--out", copy, "--no-metrics"],
+             "a bundle folder that also holds notes.txt")]:
+        assert cli.main(list(map(str, argv))) == 1
+        err = capsys.readouterr().err
+        assert words in err and "choose a new or empty folder" in err, err
+    assert (user / "kick.wav").read_bytes() == b"mine" and (user / "808s").is_dir()
+    assert (runs / "wae" / "best.pt").is_file() and (copy / "notes.txt").read_text() == "mine"
+    (copy / "notes.txt").unlink()  # a bundle folder is replaced (in place, too)
+    assert cli.main(["bundle-prior", "--model", str(copy), "--data", str(tiny_corpus), "--out", str(copy),
+                     "--no-metrics"]) == 0
+
+
+def test_an_interrupted_measurement_leaves_no_bundle(tiny_bundle, tiny_corpus, tmp_path, monkeypatch):
+    """The bundle is measured in a folder beside --out and written once with its metrics: Ctrl-C while measuring
+    leaves neither a bundle without metrics nor the measuring folder."""
+    from neuraldrum import release
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(release, "measure", interrupted)
+    runs, out = tiny_bundle.parent, tmp_path / "new"
+    with pytest.raises(KeyboardInterrupt):
+        release.make_bundle(runs / "wae", runs / "mcnn", out, tiny_corpus)
+    with pytest.raises(KeyboardInterrupt):
+        release.swap_inverter(tiny_bundle, runs / "mcnn", tiny_corpus, out)
+    assert list(tmp_path.iterdir()) == []

@@ -123,6 +123,31 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_bundle_folder(out: Union[str, Path]) -> Path:
+    """``out`` as a Path, if a bundle may be written there: it does not exist, or is an empty folder, or a bundle
+    folder (its ``bundle.json`` says this format, and it holds nothing but that and the weights). Anything else (a
+    user's folder, a training run, a file) is refused, so writing a bundle never deletes it."""
+    out = Path(out)
+    if not out.exists():
+        return out
+    if not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a folder")
+    entries = list(out.iterdir())
+    if not entries:
+        return out
+    try:
+        ours = json.loads((out / META).read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    other = sorted(p.name + ("/" if p.is_dir() else "") for p in entries
+                   if p.name not in (META, WEIGHTS) or not p.is_file() or p.is_symlink())
+    if not ours or other:
+        what = "a folder that is not a model bundle" if not ours else \
+            f"a bundle folder that also holds {', '.join(other[:3])}{' …' if len(other) > 3 else ''}"
+        raise FileExistsError(f"{out}: {what}; writing a bundle there would delete it: choose a new or empty folder")
+    return out
+
+
 def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wae: torch.nn.Module,
                 standardiser: Standardiser, classes: list[str], pca: dict[str, PCA],
                 inverter: Optional[torch.nn.Module] = None, mcnn: Optional[torch.nn.Module] = None,
@@ -161,7 +186,7 @@ def save_bundle(out: Union[str, Path], *, audio: AudioConfig, mel: MelConfig, wa
             raise ValueError(why)
         tensors["prior.mean"] = torch.from_numpy(np.ascontiguousarray(mean))
         tensors["prior.chol"] = torch.from_numpy(np.ascontiguousarray(chol))
-    with atomic_folder(out) as tmp:
+    with atomic_folder(check_bundle_folder(out)) as tmp:
         save_file(tensors, str(tmp / WEIGHTS))
         meta = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__,
@@ -454,7 +479,7 @@ def write_with_inverter(src: Union[str, Path, None], out: Union[str, Path], inve
     training[kind] = record
     meta["training"] = training
     meta["metrics"] = {}
-    with atomic_folder(Path(out)) as tmp:
+    with atomic_folder(check_bundle_folder(out)) as tmp:
         save_file(tensors, str(tmp / WEIGHTS))
         meta["weights"] = {"file": WEIGHTS, "sha256": _sha256(tmp / WEIGHTS), "n_tensors": len(tensors)}
         meta.update(extra or {})
@@ -483,7 +508,7 @@ def write_with_prior(src: Union[str, Path, None], out: Union[str, Path], mean: n
     tensors["prior.mean"] = torch.from_numpy(np.ascontiguousarray(mean))
     tensors["prior.chol"] = torch.from_numpy(np.ascontiguousarray(chol))
     meta = json.loads(json.dumps(b.meta))
-    with atomic_folder(Path(out)) as tmp:
+    with atomic_folder(check_bundle_folder(out)) as tmp:
         save_file(tensors, str(tmp / WEIGHTS))
         meta["weights"] = {"file": WEIGHTS, "sha256": _sha256(tmp / WEIGHTS), "n_tensors": len(tensors)}
         meta.update(extra or {})

@@ -20,7 +20,10 @@ the same Mel settings), every metric measured again:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -28,13 +31,27 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .bundle import PCA, inverter_kind, load_bundle, save_bundle, write_with_inverter, write_with_prior
+from .bundle import (PCA, check_bundle_folder, inverter_kind, load_bundle, save_bundle, write_with_inverter,
+                     write_with_prior)
 from .data.corpus import load_corpus
 from .taxonomy import CLASSES
 from .train.checkpoint import run_checkpoint
 
 
 INVERTER_TASKS = ("mcnn", "vocos", "vocos_gan")
+
+
+@contextlib.contextmanager
+def _draft(out: Path):
+    """A folder beside ``out`` for the bundle to be measured in before ``out`` is written with its metrics (so an
+    interrupted measurement leaves no bundle without them); removed afterwards, also on Ctrl-C."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.measuring-", dir=out.parent))
+    try:
+        yield tmp / "bundle"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _command(run: Path) -> Optional[dict]:
@@ -85,6 +102,7 @@ def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier
     ``generate``/``kit`` use unless told otherwise (choose it on the validation split, never on test)."""
     if not 0 < temperature <= 1.5:
         raise ValueError(f"--temperature {temperature}: use a value in (0, 1.5]")
+    check_bundle_folder(out)  # before minutes of work
     from .audio.mel import MelFrontend
     from .classifier import load_classifier
     from .train.checkpoint import (build_model_from_checkpoint, build_standardiser_from_checkpoint,
@@ -118,10 +136,11 @@ def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier
     }
     kw = dict(audio=wc["audio"], mel=wc["mel"], wae=wae, inverter=mcnn, standardiser=std, classes=list(CLASSES),
               pca=pca, classifier=clf)
-    save_bundle(out, **kw, extra=extra)
     if metrics:
-        extra["metrics"] = measure(out, corpus, per_class=per_class, latency_runs=latency_runs)
-        save_bundle(out, **kw, extra=extra)
+        with _draft(out) as draft:
+            save_bundle(draft, **kw, extra=extra)
+            extra["metrics"] = measure(draft, corpus, per_class=per_class, latency_runs=latency_runs)
+    save_bundle(out, **kw, extra=extra)
     return extra["metrics"]
 
 
@@ -168,6 +187,7 @@ def add_prior(model: Optional[Path], data: Path, out: Path, force: bool = False,
     from .engine import Engine
 
     src = Path(model) if model is not None else DEFAULT_BUNDLE
+    check_bundle_folder(out)
     bundle = load_bundle(src)
     corpus = load_corpus(data)
     summary = corpus.summary()
@@ -183,16 +203,19 @@ def add_prior(model: Optional[Path], data: Path, out: Path, force: bool = False,
                 "source_sha256": bundle.meta["weights"]["sha256"],
                 "metrics_note": "bundle.json metrics were measured with the source bundle's N(0, t²·I) prior",
                 "command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    write_with_prior(src, out, mean, chol, fit)
     if metrics and bundle.classifier is not None and isinstance(bundle.meta.get("metrics"), dict):
         from . import evaluate
 
-        with torch.inference_mode():
-            gen = evaluate.generation(Engine(out, warm=False, device="cpu"), corpus, per_class=per_class)
+        with _draft(out) as draft:
+            write_with_prior(src, draft, mean, chol, fit)
+            with torch.inference_mode():
+                gen = evaluate.generation(Engine(draft, warm=False, device="cpu"), corpus, per_class=per_class)
         kept = {k: v for k, v in bundle.meta["metrics"].items() if not k.startswith("gen/")}
         fit["metrics_note"] = ("gen/* metrics measured again with this class prior (test split, "
                                f"{per_class} per class); the other metrics are the source bundle's")
         write_with_prior(src, out, mean, chol, fit, extra={"metrics": {**kept, **gen}})
+    else:
+        write_with_prior(src, out, mean, chol, fit)
     return fit
 
 
@@ -209,6 +232,7 @@ def swap_inverter(model: Optional[Path], run: Path, data: Path, out: Path, comma
     from .train.checkpoint import build_model_from_checkpoint, checkpoint_configs, load_checkpoint
 
     src = Path(model) if model is not None else DEFAULT_BUNDLE
+    check_bundle_folder(out)
     ck = load_checkpoint(run_checkpoint(run))
     if ck["task"] not in INVERTER_TASKS:
         raise ValueError(f"{run}: a {ck['task']} run; --inverter takes an MCNN or Vocos-style run")
@@ -225,11 +249,14 @@ def swap_inverter(model: Optional[Path], run: Path, data: Path, out: Path, comma
     inverter = build_model_from_checkpoint(ck)
     record = {**(_command(run) or {}), "step": ck.get("loop", {}).get("step"), "swap_command": command}
     record.update(mm)
-    write_with_inverter(src, out, inverter, record)
     m = {}
     if metrics:
-        m = measure(out, load_corpus(data), per_class=per_class, latency_runs=latency_runs)
+        with _draft(out) as draft:
+            write_with_inverter(src, draft, inverter, record)
+            m = measure(draft, load_corpus(data), per_class=per_class, latency_runs=latency_runs)
         write_with_inverter(src, out, inverter, record, extra={"metrics": m})
+    else:
+        write_with_inverter(src, out, inverter, record)
     return m
 
 
