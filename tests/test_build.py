@@ -190,6 +190,20 @@ def test_folder_class_and_labels(tmp_path, samples):
         list(folder_samples(tmp_path / "nope"))
 
 
+def test_open_hats_by_any_part_of_the_path(tmp_path):
+    """A user's "Hats/Open/01.wav" is an open hat (it was closed: "Hats" matched, "Open" alone matched nothing);
+    a closed hat or a plain hat folder stays closed."""
+    root = tmp_path / "samples"
+    files = {"Hats/Open/01.wav": "hh_open", "hats/open/sample 0.wav": "hh_open", "Hats/OpenHH.wav": "hh_open",
+             "HiHats/OH/a.wav": "hh_open", "Hats/Closed/open mic.wav": "hh_closed", "Hats/02.wav": "hh_closed",
+             "Hats/Pedal/b.wav": "hh_closed", "Kicks/open kick.wav": "kick"}
+    for rel in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(root / rel), synth("hh_open", seed=1)[:4000], SR)
+    got = {Path(c.path).relative_to(root).as_posix(): c.label for c in folder_samples(root)}
+    assert got == files
+
+
 def test_failed_build_leaves_no_corpus(tmp_path, samples, built, monkeypatch):
     out = tmp_path / "c"
 

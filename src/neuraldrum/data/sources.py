@@ -289,6 +289,10 @@ def sonicpi_samples(root: PathLike = SONICPI_DIR) -> Iterator[Candidate]:
                         load=file_loader(p), link=os.path.realpath(p), order=(p.name,))
 
 
+_OPEN = re.compile(r"\bopen|semiopen|\bohh?\b")
+_CLOSED = re.compile(r"\b(closed?|pedal|foot|tight|chh?)\b")
+
+
 def folder_samples(root: PathLike, cls: Optional[str] = None) -> Iterator[Candidate]:
     """Every audio file under ``root`` (recursively), labelled ``cls`` or from its file name, then its
     folders' names (nearest first, ``root`` itself last).
@@ -317,7 +321,12 @@ def folder_samples(root: PathLike, cls: Optional[str] = None) -> Iterator[Candid
         if cls is not None:
             label, rule = cls, "--class"
         else:
-            label, rule = classify_name(safe_text(p.stem), *map(safe_text, reversed(rel.parent.parts)), kit)
+            names = [safe_text(p.stem), *map(safe_text, reversed(rel.parent.parts)), kit]
+            label, rule = classify_name(*names)
+            if label == "hh_closed":  # "Hats/Open/01.wav": a hat by its folder, open by another part of the path
+                words = " ".join(normalise_name(n) for n in names[:-1])
+                if _OPEN.search(words) and not _CLOSED.search(words):
+                    label, rule = "hh_open", f"{rule}, and 'open' in {rel.parent.as_posix()!r} or the file name"
         yield Candidate("folder", kit, instrument, layer, safe_text(str(p)), label, rule,
                         load=file_loader(p), link=str(p), order=(safe_text(rel.as_posix()),))
 

@@ -8,6 +8,8 @@ import argparse
 import json
 import math
 import shlex
+from pathlib import Path
+from typing import Optional
 
 from ..config import PRESETS
 
@@ -63,6 +65,14 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+def _run_preset(run) -> Optional[str]:
+    """The preset a training run was started with (its command.json), or None."""
+    try:
+        return json.loads((Path(run) / "command.json").read_text(encoding="utf-8")).get("preset")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def run_train(args: argparse.Namespace) -> int:
     from .loop import train  # torch and friends only when the verb runs
 
@@ -90,6 +100,8 @@ def run_train(args: argparse.Namespace) -> int:
             raise ValueError(f"--lr {args.lr}: use a positive number")
         overrides["lr"] = args.lr
     if args.resume:
+        if args.preset is not None and args.preset == _run_preset(args.out):  # the README's command + --resume
+            args.preset = None
         fixed = [f for f, v in (("--preset", args.preset), ("--seed", args.seed), ("--no-augment", args.no_augment),
                                 ("--no-pool", args.no_pool),
                                 ("--set", args.set),
