@@ -1,5 +1,6 @@
 """The training loop end to end on a tiny synthetic corpus: checkpoints, exact resume, DDP, the CLI."""
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -177,3 +178,27 @@ def test_cli_lr_sets_the_learning_rate_and_is_fixed_on_resume(corpus, tmp_path, 
     assert ck["configs"]["train"]["lr"] == 3e-5 and ck["optimizer"]["param_groups"][0]["lr"] == pytest.approx(3e-5)
     assert cli.main(base + ["--steps", "3", "--resume", "--lr", "1e-3"]) == 1
     assert "cannot change on --resume" in capsys.readouterr().err
+
+
+def test_classes_without_training_clips_are_named(corpus, tmp_path):
+    """A small folder can put all of a class's few recordings in validation and test: the WAE's training says
+    which classes it will not learn (it said nothing, and kits of those classes came out of an untrained model)."""
+    from neuraldrum.data.corpus import load_corpus, untrained_classes
+
+    summary = load_corpus(corpus).summary()
+    assert untrained_classes(summary) is None  # every class has train clips here
+    counts = {c: dict(v) for c, v in summary["counts"].items()}
+    counts["tom"] = {"train": 0, "val": 1, "test": 2}
+    counts["ride"] = {"train": 0, "val": 0, "test": 0}
+    said = untrained_classes({**summary, "counts": counts})
+    assert said.startswith("no training clips for tom (3 clips in validation/test), ride (no clips): ")
+    thin = tmp_path / "thin"  # a corpus whose toms are all held out
+    shutil.copytree(corpus, thin)
+    lines = (thin / "manifest.jsonl").read_text().splitlines()
+    items = [json.loads(x) for x in lines]
+    for it in items:
+        if it["class"] == "tom" and it["split"] == "train":
+            it["split"] = "val"
+    (thin / "manifest.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
+    with pytest.warns(UserWarning, match=r"no training clips for tom \("):
+        train("wae", thin, tmp_path / "run", "tiny", steps=1, progress=False)

@@ -7,7 +7,7 @@ import sys
 from typing import Optional
 
 from ..taxonomy import CLASSES
-from .corpus import SPLITS, load_corpus
+from .corpus import SPLITS, load_corpus, untrained_classes
 from .sources import ALL_SOURCES, SOURCE_RANK, SOURCES
 
 # exclusions of a whole folder, kit or SoundFont rather than of one clip: printed as warnings too
@@ -114,7 +114,11 @@ def cmd_build(args: argparse.Namespace) -> int:
             print(f"warning: {e['path']}: {e['detail']}", file=sys.stderr)
     print(f"wrote {info['n_clips']} clips to {args.out} in {info['build_seconds']:.1f} s "
           f"({len(info['exclusions'])} items excluded)")
-    print(format_stats(load_corpus(args.out)))
+    corpus = load_corpus(args.out)
+    print(format_stats(corpus))
+    thin = untrained_classes(corpus.summary())
+    if thin:
+        print(f"warning: {thin}", file=sys.stderr)
     return 0
 
 

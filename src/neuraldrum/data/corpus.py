@@ -82,6 +82,18 @@ class Corpus:
                 **({"pool_clips": len(self.pool_items)} if self.pool is not None else {})}
 
 
+def untrained_classes(summary: dict) -> Optional[str]:
+    """A warning naming the classes with no clip in the train split (a small folder's few recordings of a class
+    may all land in validation and test), or None when every class has some."""
+    gone = {c: sum(v.values()) for c, v in summary["counts"].items() if not v.get("train")}
+    if not gone:
+        return None
+    parts = [f"{c} ({n} clip{'s' * (n != 1)} in validation/test)" if n else f"{c} (no clips)" for c, n in gone.items()]
+    return (f"no training clips for {', '.join(parts)}: a model trained on this corpus does not learn "
+            f"{'that class' if len(gone) == 1 else 'those classes'} (add recordings; a class's clips reach the train "
+            "split once it has several instruments)")
+
+
 def load_corpus(root: Union[str, Path]) -> Corpus:
     """Open a corpus folder. Raises :class:`CorpusError` naming the file that is missing or wrong."""
     root = Path(root)

@@ -19,6 +19,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -30,7 +31,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..config import from_dict, to_dict
 from ..config import preset as get_preset
-from ..data.corpus import load_corpus
+from ..data.corpus import load_corpus, untrained_classes
 from ..taxonomy import CLASSES
 from . import dist
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_KIND, checkpoint_configs, load_checkpoint, rng_state,
@@ -254,6 +255,9 @@ def _train(task_name, data, run_dir, preset, resume, steps, seed, threads, augme
         set_rng_state(ckpt["rng"])
 
     summary = corpus.summary()
+    thin = untrained_classes(summary) if task_name == "wae" else None  # (inverters need no labels)
+    if thin and info.is_main:
+        warnings.warn(f"{data}: {thin}", stacklevel=2)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_command(run_dir, {"command": command, "argv": list(sys.argv), "task": task_name,
