@@ -402,3 +402,18 @@ def test_unlabelled_pool(tmp_path, samples, built):
     (out / "pool.jsonl").unlink()
     with pytest.raises(CorpusError, match="pool.jsonl: missing"):
         load_corpus(out)
+
+
+def test_a_tick_or_a_truncated_file_is_too_short(tmp_path):
+    """A 5-sample truncated file and an 8-sample tick were kept as kicks; a clip needs 2 ms within 60 dB of its
+    peak."""
+    root = tmp_path / "samples" / "Kicks"
+    root.mkdir(parents=True)
+    sf.write(str(root / "truncated kick.wav"), np.full(5, 0.5), SR)
+    sf.write(str(root / "tick kick.wav"), np.r_[np.zeros(50), np.full(8, 0.9), np.zeros(50)], SR)
+    for k in range(2):
+        sf.write(str(root / f"kick {k}.wav"), synth("kick", seed=k), SR)
+    info = _build(tmp_path / "c", tmp_path / "samples")
+    short = {Path(e["path"]).name: e["detail"] for e in info["exclusions"] if e["reason"] == "too short"}
+    assert set(short) == {"truncated kick.wav", "tick kick.wav"} and "under 2 ms" in short["tick kick.wav"]
+    assert info["n_clips"] == 2

@@ -122,6 +122,9 @@ def near_duplicates(pairs: list[tuple[int, int, float]], threshold: float) -> di
     return dropped
 
 
+MIN_SOUNDING_S = 0.002  # a clip with less of it within 60 dB of its peak is a broken file or a tick, not a drum
+
+
 def implausible(clip: np.ndarray, cls: str, sample_rate: int) -> Optional[str]:
     """Why ``clip`` cannot be a ``cls`` (:data:`neuraldrum.taxonomy.SPECTRAL_LIMITS`), or None.
 
@@ -333,6 +336,9 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         return prepare_clip(c.load(sample_rate, max_seconds), n_samples, sample_rate, fade_ms, c.path, fade_shape)
 
     def plausible(c: Candidate, clip: np.ndarray) -> Optional[tuple[str, str]]:
+        sounding = int(np.count_nonzero(np.abs(clip) > 1e-3 * np.abs(clip).max()))  # within 60 dB of the peak
+        if sounding < MIN_SOUNDING_S * sample_rate:
+            return "too short", f"{sounding} samples within 60 dB of the peak (under {MIN_SOUNDING_S * 1e3:g} ms)"
         why = implausible(clip, c.label, sample_rate)
         return ("implausible spectrum for the class", f"{c.label}: {why}") if why else None
 
