@@ -241,7 +241,15 @@ def test_cli_build_and_stats(tmp_path, samples, capsys):
     assert main(["data", "build", "--out", str(out), "--folder", str(samples), "--sources", "none",
                  "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert "wrote 33 clips" in text and "hh_closed" in text
+    assert "wrote 33 clips" in text and "hh_closed" in text and "(0 items excluded)" in text
+    (samples / "notes.wav").write_bytes(b"not audio")  # an excluded item: where to read why is said
+    try:
+        assert main(["data", "build", "--out", str(tmp_path / "c2"), "--folder", str(samples), "--sources", "none",
+                     "--no-progress"]) == 0
+    finally:
+        (samples / "notes.wav").unlink()
+    assert f"(1 items excluded; each with its file and reason: neuraldrum data stats {tmp_path / 'c2'} --json)" \
+        in capsys.readouterr().out
     assert main(["data", "stats", str(out)]) == 0
     table = capsys.readouterr().out
     total = [ln for ln in table.splitlines() if ln.startswith("total")][0].split()

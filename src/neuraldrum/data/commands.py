@@ -112,8 +112,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     for e in info["exclusions"]:
         if e["reason"] in WARN_REASONS:
             print(f"warning: {e['path']}: {e['detail']}", file=sys.stderr)
+    n_out = len(info["exclusions"])
     print(f"wrote {info['n_clips']} clips to {args.out} in {info['build_seconds']:.1f} s "
-          f"({len(info['exclusions'])} items excluded)")
+          f"({n_out} items excluded{'; each with its file and reason: neuraldrum data stats ' + args.out + ' --json' if n_out else ''})")
     corpus = load_corpus(args.out)
     print(format_stats(corpus))
     thin = untrained_classes(corpus.summary())
