@@ -198,3 +198,23 @@ def test_an_interrupted_measurement_leaves_no_bundle(tiny_bundle, tiny_corpus, t
     with pytest.raises(KeyboardInterrupt):
         release.swap_inverter(tiny_bundle, runs / "mcnn", tiny_corpus, out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bundling_with_another_corpus_is_said(tiny_bundle, tiny_corpus, tmp_path):
+    """The corpus given to bundle is recorded as the model's and its PCA fitted there: one the WAE was not trained
+    on (other counts) is said; the one it was trained on is not."""
+    import shutil
+    import warnings
+
+    from neuraldrum import release
+
+    runs, other = tiny_bundle.parent, tmp_path / "other"
+    shutil.copytree(tiny_corpus, other)
+    items = [json.loads(x) for x in (other / "manifest.jsonl").read_text().splitlines()]
+    items[0]["split"] = "test" if items[0]["split"] != "test" else "val"
+    (other / "manifest.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
+    with pytest.warns(UserWarning, match="not the corpus .* was trained on"):
+        release.make_bundle(runs / "wae", runs / "mcnn", tmp_path / "b1", other, metrics=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        release.make_bundle(runs / "wae", runs / "mcnn", tmp_path / "b2", tiny_corpus, metrics=False)

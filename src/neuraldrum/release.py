@@ -123,6 +123,12 @@ def make_bundle(wae_run: Path, mcnn_run: Path, out: Path, data: Path, classifier
         if clf_mel != wc["mel"]:
             raise ValueError(f"{classifier_dir}: the classifier's Mel settings differ from the models'")
     corpus = load_corpus(data)
+    trained_on = (wck.get("corpus") or {}).get("counts") if isinstance(wck.get("corpus"), dict) else None
+    if trained_on is not None and trained_on != corpus.summary()["counts"]:
+        import warnings
+
+        warnings.warn(f"{data}: not the corpus {wae_run} was trained on (other clip counts per class and split); "
+                      "its PCA axes, metrics and recorded corpus will be this one's", stacklevel=2)
     pca = fit_pca(wae, std, MelFrontend(wc["mel"]), corpus)
     extra = {
         "corpus": corpus.summary(),
