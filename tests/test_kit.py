@@ -407,3 +407,28 @@ def test_write_sounds_renders_one_batch(tmp_path):
     with pytest.raises(FileExistsError) as e:
         write_sounds(eng, voices, ["a", "b"], tmp_path / "f")
     assert str(e.value) == f"{tmp_path / 'f'}: exists and is not a folder" and len(eng.calls) == 1
+
+
+def test_sounds_of_a_class_the_model_never_trained_on_are_said(bundle_dir, tmp_path, capsys):
+    """A model of a user's folder can lack training clips of some classes (its bundle records the corpus's
+    counts): kit and generate say which of their sounds come from a decoder that never learnt them."""
+    import shutil
+
+    from neuraldrum.taxonomy import CLASSES
+
+    model = tmp_path / "model"
+    shutil.copytree(bundle_dir, model)
+    meta = json.loads((model / "bundle.json").read_text())
+    counts = {c: {"train": 2, "val": 1, "test": 1} for c in CLASSES}
+    counts["tom"] = {"train": 0, "val": 1, "test": 2}
+    counts["ride"] = {"train": 0, "val": 0, "test": 0}
+    meta["corpus"] = {"n_clips": 40, "counts": counts}
+    (model / "bundle.json").write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert cli.main(["kit", "-o", str(tmp_path / "kit"), "--model", str(model)]) == 0
+    assert ("neuraldrum: warning: this model was trained without tom, ride (no training clips in its corpus): those "
+            "sounds are guesswork") in capsys.readouterr().err
+    assert cli.main(["generate", "kick", "-o", str(tmp_path / "g"), "--model", str(model)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert cli.main(["generate", "ride", "-o", str(tmp_path / "g"), "--model", str(model)]) == 0
+    assert "trained without ride (" in capsys.readouterr().err

@@ -20,7 +20,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -221,6 +221,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if controls is not None and controls.axes != "pca" and max(controls.axes) >= eng.latent_dim:
         raise ValueError(f"--axes {args.axes}: this model's latent dimensions are 0..{eng.latent_dim - 1}")
     cls = eng.classes[eng.class_index(args.cls)]
+    _say_untrained(args, [cls])
     seed = secrets.randbelow(2 ** 31) if args.seed is None else args.seed
     voices = generate_voices(cls, args.n, seed, args.temperature, controls, sampler=_sampler(args))
     t = None if controls is not None else eng.prior_temperature(args.temperature)
@@ -293,6 +294,24 @@ def cmd_morph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_untrained(args: argparse.Namespace, classes: Sequence[str]) -> None:
+    """A warning when the model's corpus (as its bundle records it) had no training clip of some of ``classes``:
+    their sounds come from a decoder that never learnt them."""
+    from .bundle import DEFAULT_BUNDLE, read_meta
+
+    model = Path(args.model) if args.model else DEFAULT_BUNDLE
+    if (model / "export.json").is_file():
+        return
+    corpus = read_meta(model).get("corpus")
+    counts = corpus.get("counts") if isinstance(corpus, dict) else None
+    if not isinstance(counts, dict):
+        return
+    never = [c for c in dict.fromkeys(classes) if isinstance(counts.get(c), dict) and not counts[c].get("train")]
+    if never:
+        print(f"neuraldrum: warning: this model was trained without {', '.join(never)} (no training clips in its "
+              f"corpus): {'that sound is' if len(never) == 1 else 'those sounds are'} guesswork", file=sys.stderr)
+
+
 def cmd_kit(args: argparse.Namespace) -> int:
     from .config import MAX_GL_ITERS, gl_iters_ok
     from .kit import load_kit, new_kit, write_kit
@@ -305,6 +324,7 @@ def cmd_kit(args: argparse.Namespace) -> int:
                          f"{MAX_GL_ITERS}")
     eng = _engine(args, hifi)
     kit = src if src is not None else new_kit(eng, args.seed, args.temperature)
+    _say_untrained(args, [sl.voice.cls for sl in kit.slots])
     if args.format == "wav":
         out = write_kit(eng, kit, args.out)
     else:  # WAVs + kit.json, plus kit.sfz and/or drumkit.xml (Hydrogen) in the same folder
