@@ -100,3 +100,17 @@ def test_pd_patch_uses_vanilla_objects_only():
         if ln.startswith("#X connect"):
             a, _, b, _ = map(int, ln.split()[2:6])
             assert a < len(boxes) and b < len(boxes), ln
+
+
+def test_pd_patch_plays_each_loaded_sound_from_its_start():
+    """[r nd-loaded] carries the loaded sample count; a number into [tabplay~] means "start at that sample", i.e.
+    at the end of the sound, so it played nothing until the preview button: the count goes through [t b] and
+    tabplay~ gets a bang (play from the start)."""
+    lines = (PATCHES / "neuraldrum.pd").read_text().split(";\n")
+    boxes = [" ".join(ln.split()[4:]) for ln in lines if ln.startswith("#X ") and not ln.startswith("#X connect")]
+    wires = {tuple(map(int, ln.split()[2:6])) for ln in lines if ln.startswith("#X connect")}
+    loaded, play = boxes.index("r nd-loaded"), boxes.index("tabplay~ nd-sample")
+    into_play = {(a, o) for a, o, b, i in wires if b == play and i == 0}
+    assert (loaded, 0) not in into_play
+    bang = [a for a, o in into_play if boxes[a] in ("t b", "trigger bang", "bang", "b") and (loaded, 0, a, 0) in wires]
+    assert len(bang) == 1
