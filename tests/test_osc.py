@@ -151,6 +151,18 @@ def test_info_classes_ping_reply(app, engine):
     assert ask(app, "/ping")[2] == ("127.0.0.1", 9001)
 
 
+def test_reply_redirects_only_the_client_that_asked(app):
+    """Max's patch sends /reply 9001 on load; replies to a Pd patch on the same machine (another port) went
+    there too, until the server restarted. /reply is per client (host and port)."""
+    other = ("127.0.0.1", 50001)
+    assert ask(app, "/reply", 9002)[2] == ("127.0.0.1", 9002)
+    n = len(app.wire.replies) + 1
+    app.handle_packet(encode_message("/ping", "pd"), other)
+    assert app.wire.wait(n) == ("/pong", ["pd"], other)  # answered where it came from
+    assert ask(app, "/ping")[2] == ("127.0.0.1", 9002)
+    assert ask(app, "/reply", 50000)[2] == ME  # (back to the sender's own port, for the tests after this one)
+
+
 def test_errors_reply_and_the_server_goes_on(app):
     expected = "unknown class 'nope'; choose from " + " ".join(CLASSES)
     assert ask(app, "/play", "nope")[:2] == ("/error", ["/play", expected])
@@ -239,6 +251,49 @@ def test_latest_wins_per_client(engine, tmp_path):
         assert sorted(r[1][3] for r in wire.replies) == ["a2", "b", "first"]
         assert app.counts["superseded"] == 2 and app.counts["sounds"] == 3
     finally:
+        app.close()
+        svc.close()
+
+
+def test_an_older_sound_never_follows_a_newer_one(engine, tmp_path):
+    """A move whose sound is cached is answered at once, while an older move of the same client still renders:
+    the older sound, done later, is not sent (it came after the newer one and left a patch on an old sound)."""
+    gate, entered = threading.Event(), threading.Event()
+    gate.set()
+
+    class Slow:
+        def __init__(self, e):
+            self.e, self.sample_rate, self.classes = e, e.sample_rate, e.classes
+
+        def voice_z(self, v):
+            return self.e.voice_z(v)
+
+        def render(self, voices):
+            entered.set()
+            assert gate.wait(10)
+            return self.e.render(voices)
+
+        def __getattr__(self, name):
+            return getattr(self.e, name)
+
+    svc = SoundService(Slow(engine))
+    wire = Wire()
+    app = OscApp(svc, SoundFolder(tmp_path / "s"), wire.send)
+    try:
+        me = ("127.0.0.1", 3)
+        app.handle_packet(encode_message("/play", "kick", 0.3, "id", "cached"), me)
+        wire.wait(1)  # rendered once: now in the cache
+        gate.clear()
+        entered.clear()
+        app.handle_packet(encode_message("/play", "kick", 0.0, "id", "old"), me)
+        assert entered.wait(10)  # rendering, held at the gate
+        app.handle_packet(encode_message("/play", "kick", 0.3, "id", "new"), me)  # a cache hit: answered now
+        assert wire.wait(2)[1][3] == "new"
+        gate.set()
+        assert until(lambda: app.counts["superseded"] >= 1)
+        assert [r[1][3] for r in wire.replies] == ["cached", "new"] and app.counts["sounds"] == 2
+    finally:
+        gate.set()
         app.close()
         svc.close()
 

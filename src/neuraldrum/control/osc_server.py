@@ -41,6 +41,8 @@ MAX_PACKET = 65536
 MAX_SOURCES = 256  # encoded samples remembered (oldest forgotten first)
 ENCODE_MAX_SECONDS = 30.0
 MAX_BACKGROUND = 8  # /encode, /kit/load, /kit/save requests waiting at once
+MAX_REPLY_CLIENTS = 1024  # clients whose /reply port is remembered (oldest forgotten first)
+MAX_STREAMS = 4096  # streams whose newest sound sent is remembered (oldest forgotten first)
 
 
 def encode_message(address: str, *args) -> bytes:
@@ -106,9 +108,13 @@ class OscApp:
         self.kit = new_kit(self.engine, 0) if kit is None else Kit(list(kit.slots), kit.name, kit.sample_rate,
                                                                    kit.model, kit.info).validate()
         self._lock = threading.RLock()  # kit, sources, reply ports; re-entrant so helpers may take it too
-        self._replies: dict[str, int] = {}  # host: port named with /reply
+        # (host, port) of a client → the port it named with /reply (per client, not per host: one client's
+        # /reply must not take another's answers); at most MAX_REPLY_CLIENTS, the oldest dropped
+        self._replies: collections.OrderedDict[tuple, int] = collections.OrderedDict()
         self._sources: collections.OrderedDict[str, tuple] = collections.OrderedDict()  # handle: (class, z)
         self._next_source = 1
+        self._seq = 0
+        self._sent: collections.OrderedDict[str, int] = collections.OrderedDict()  # stream → newest request sent
         self._pending = 0  # background requests waiting or running
         self._io = ThreadPoolExecutor(2, thread_name_prefix="neuraldrum-osc-io")
         self.counts = collections.Counter()
@@ -145,7 +151,10 @@ class OscApp:
             self.reply(sender, "/pong", *r.extra)
         elif a == "/reply":
             with self._lock:
-                self._replies[sender[0]] = r.target
+                self._replies.pop(tuple(sender[:2]), None)
+                self._replies[tuple(sender[:2])] = r.target
+                while len(self._replies) > MAX_REPLY_CLIENTS:
+                    self._replies.popitem(last=False)
             self.reply(sender, "/reply", r.target)
         elif a == "/classes":
             self.reply(sender, "/classes", *self.engine.classes)
@@ -210,20 +219,26 @@ class OscApp:
 
     def _sound(self, voice, stream: str, tag: str, sender: Address, quality: str = "live") -> None:
         svc = self.hifi if quality == "hifi" else self.service
-        fut = svc.submit(voice, stream=f"{stream}:hifi" if quality == "hifi" else stream)
+        stream = f"{stream}:hifi" if quality == "hifi" else stream
+        with self._lock:  # requests are numbered: an older one's sound is never sent after a newer one's
+            self._seq += 1
+            seq = self._seq
+        fut = svc.submit(voice, stream=stream)
         self.counts["submitted"] += 1
-        fut.add_done_callback(lambda f: self._after(f, voice, tag, sender, quality))
+        fut.add_done_callback(lambda f: self._after(f, voice, tag, sender, quality, stream, seq))
 
-    def _after(self, fut: Future, voice, tag: str, sender: Address, quality: str = "live") -> None:
+    def _after(self, fut: Future, voice, tag: str, sender: Address, quality: str = "live",
+               stream: Optional[str] = None, seq: int = 0) -> None:
         if fut.cancelled():  # superseded by a newer request of the same stream: no reply
             self.counts["superseded"] += 1
             return
         try:
-            self._io.submit(self._deliver, fut, voice, tag, sender, quality)
+            self._io.submit(self._deliver, fut, voice, tag, sender, quality, stream, seq)
         except RuntimeError:  # the server is stopping
             pass
 
-    def _deliver(self, fut: Future, voice, tag: str, sender: Address, quality: str = "live") -> None:
+    def _deliver(self, fut: Future, voice, tag: str, sender: Address, quality: str = "live",
+                 stream: Optional[str] = None, seq: int = 0) -> None:
         try:
             wave = fut.result()
             if self.sample_rate != self.engine.sample_rate:
@@ -232,8 +247,17 @@ class OscApp:
         except Exception as e:
             self.reply(sender, "/error", "/sound", f"{type(e).__name__}: {e}"[:1000])
             return
-        self.counts["sounds"] += 1
-        self.reply(sender, "/sound", str(path.resolve()), int(len(wave)), self.sample_rate, tag)
+        with self._lock:  # (checked and sent under the lock: no other sound of the stream goes out in between)
+            if stream is not None and self._sent.get(stream, 0) > seq:  # a newer request's (cached) sound went
+                self.counts["superseded"] += 1  # out first: this older one would replace it at the client
+                return
+            if stream is not None:
+                self._sent[stream] = seq
+                self._sent.move_to_end(stream)
+                while len(self._sent) > MAX_STREAMS:
+                    self._sent.popitem(last=False)
+            self.counts["sounds"] += 1
+            self.reply(sender, "/sound", str(path.resolve()), int(len(wave)), self.sample_rate, tag)
 
     def _n_samples(self, n: int) -> int:
         return int(round(n * self.sample_rate / self.engine.sample_rate))
@@ -305,7 +329,7 @@ class OscApp:
     def reply_address(self, sender: Address) -> Address:
         """Where answers to ``sender`` go: the port it named with /reply, else ``reply_port``, else itself."""
         with self._lock:
-            port = self._replies.get(sender[0], self.reply_port)
+            port = self._replies.get(tuple(sender[:2]), self.reply_port)
         return (sender[0], port) if port else sender
 
     def reply(self, sender: Address, address: str, *args) -> None:
