@@ -55,6 +55,39 @@ def _inputs(b, batch):
     return cls, z, wave / wave.abs().amax(dim=1, keepdim=True)
 
 
+def test_a_host_that_follows_export_json_encodes_as_the_engine_does(bundle_dir, onnx_dir):
+    """export.json says how to prepare a sound for the analyzer and what cls = -1 means; a host's own numpy
+    arithmetic from those words (not neuraldrum's code) gives the engine's latent and class, and --seed N's eps."""
+    meta = json.loads((onnx_dir / "export.json").read_text())
+    an = meta["graphs"]["analyzer"]
+    assert "36 dB" in an["wave"] and "16 samples" in an["wave"] and "peak of 1.0" in an["wave"]
+    assert "-1" in an["cls"] and "default_rng(N)" in meta["seed"]
+    sr, n = meta["sample_rate"], meta["n_samples"]
+    rng = np.random.default_rng(4)
+    t = np.arange(int(1.6 * sr)) / sr  # silence, then a hit longer than the clip, at a low level
+    x = np.r_[np.zeros(700), 0.3 * np.exp(-t * 3) * np.sin(2 * np.pi * 180 * t) + 0.01 * rng.standard_normal(t.size)]
+    x = x.astype(np.float32)
+    peak = np.abs(x).max()
+    start = max(0, int(np.flatnonzero(np.abs(x) >= peak * 10 ** (-36 / 20))[0]) - 16)
+    y = x[start:].copy()
+    y[:16] *= np.linspace(0, 1, 16, dtype=np.float32)
+    y = y[:n].copy()
+    k = int(round(sr * meta["fade_ms"] / 1000))
+    u = np.linspace(0, 1, k)
+    g = 0.5 + 0.5 * np.cos(np.pi * u)
+    if meta["fade_shape"] == "decay":
+        g = g * 10 ** (-60 / 20 * u)
+    y[-k:] *= g.astype(np.float32)
+    y = (y / np.abs(y).max()).astype(np.float32)
+    sess = ort.InferenceSession(str(onnx_dir / "analyzer.onnx"), providers=["CPUExecutionProvider"])
+    z, probs, used = sess.run(None, {"wave": y[None], "cls": np.array([-1], np.int64)})
+    e = Engine(bundle_dir, warm=False).encode(x, sr)
+    assert meta["classes"][int(used[0])] == e.cls and np.abs(z[0] - e.z).max() < 1e-4
+    eng = Engine(bundle_dir, warm=False)
+    eps = np.random.default_rng(7).standard_normal((2, meta["latent_dim"]))
+    assert np.allclose(eng.sample_prior(2, 7, temperature=1.0), eps, atol=1e-6)  # (no class prior here)
+
+
 @pytest.mark.parametrize("batch", [1, 16])
 def test_onnx_matches_eager_torch(bundle_dir, onnx_dir, batch):
     b = load_bundle(bundle_dir)
@@ -137,6 +170,13 @@ def test_onnx_engine_refusals(bundle_dir, onnx_dir, tmp_path):
         Engine(bundle_dir, backend="tf")
     with pytest.raises(FileExistsError, match="not an export folder"):
         export(bundle_dir, "onnx", bundle_dir)
+    mine = tmp_path / "mine"  # an export folder a user added files to: refused before any work, nothing lost
+    shutil.copytree(onnx_dir, mine)
+    (mine / "my_notes.txt").write_text("mine")
+    (mine / "mydir").mkdir()
+    with pytest.raises(FileExistsError, match="also holds my_notes.txt, mydir/, which a new export would delete"):
+        export(bundle_dir, "onnx", mine)
+    assert (mine / "my_notes.txt").read_text() == "mine" and (mine / "mydir").is_dir()
 
 
 def test_export_cli_and_onnx_sound_verbs(bundle_dir, onnx_dir, tmp_path, capsys):

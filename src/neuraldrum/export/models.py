@@ -53,6 +53,8 @@ def export_meta(bundle: Bundle) -> dict:
         prior = {"kind": "class_gaussian", "mean": bundle.prior_mean.tolist(), "chol": bundle.prior_chol.tolist(),
                  "sample": "eps = standard_normal((n, latent_dim)); z = mean[c] + t * eps @ chol[c]^T "
                            "(t = prior_temperature); without a prior: z = t * eps"}
+    seed = ("neuraldrum's --seed N draws eps = numpy.random.default_rng(N).standard_normal((n, latent_dim)) "
+            "(the same eps with or without a class prior)")
     return {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "package_version": __version__,
         "graphs_revision": GRAPHS_REVISION,
@@ -68,12 +70,23 @@ def export_meta(bundle: Bundle) -> dict:
         "prior": prior,
         "controls": "z = mean + range / 2 * (x * scales[0] * axes[0] + y * scales[1] * axes[1] + fine * scales[2] "
                     "* axes[2]); x, y, fine in [-1, 1]; range > 0 (2, 5, 10); a class without PCA uses 'all'",
+        "seed": seed,
         "graphs": {
             "generator": {"inputs": {"cls": ["B", "int64"], "z": ["B", info["latent_dim"], "float32"]},
-                          "outputs": {"wave": ["B", info["n_samples"], "float32"]}},
+                          "outputs": {"wave": ["B", info["n_samples"], "float32"]},
+                          "cls": f"the class's index in classes, 0 to {len(info['classes']) - 1} (the graph does "
+                                 "not check it: give only those)"},
             "analyzer": {"inputs": {"wave": ["B", info["n_samples"], "float32"], "cls": ["B", "int64"]},
                          "outputs": {"z": ["B", info["latent_dim"], "float32"],
-                                     "probs": ["B", len(info["classes"]), "float32"], "cls_used": ["B", "int64"]}},
+                                     "probs": ["B", len(info["classes"]), "float32"], "cls_used": ["B", "int64"]},
+                         "cls": "a class index, or -1: the listener's most probable class (cls_used says which)",
+                         "wave": f"prepare a sound as the corpus was (the analyzer is sensitive to level): mono at "
+                                 f"sample_rate; drop what comes before the onset (the first sample within 36 dB of "
+                                 f"the peak) less 16 samples, and fade those 16 in linearly from 0; cut to n_samples "
+                                 f"with a fade_ms {info['fade_shape']} fade-out where cut (see fade_shape), or pad "
+                                 f"with zeros; scale to a peak of 1.0 (not the generator's -1 dBFS)",
+                         "fade_shape": "decay: the gain falls linearly in dB to -60 dB over the fade, times a half "
+                                       "cosine (0.5 + 0.5 cos(pi u), u from 0 to 1); cosine: the half cosine alone"},
         },
     }
 
@@ -179,6 +192,14 @@ def export(bundle: Any, fmt: str, out: Any, check: bool = True) -> dict:
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "export.json").is_file())):
         raise FileExistsError(f"{out}: exists and is not an export folder; choose a new or empty folder")
+    if out.is_dir():  # an export folder is replaced whole: only if it holds nothing but an export's files
+        other = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
+                       if not p.is_file() or p.is_symlink() or not (p.name in ("export.json", "meta.txt")
+                                                                    or p.name.split(".")[0] in ("generator", "analyzer")))
+        if other:
+            raise FileExistsError(f"{out}: an export folder that also holds {', '.join(other[:3])}"
+                                  f"{' …' if len(other) > 3 else ''}, which a new export would delete; move them, "
+                                  "or choose a new or empty folder")
     meta = export_meta(b)
     ex = example_inputs(b, 2)
     with atomic_folder(out) as tmp:
