@@ -374,7 +374,7 @@ def test_write_kit_writes_the_slots_and_the_engines_model(tmp_path):
     foreign.mkdir()
     (foreign / "kit.json").write_text('{"something": "else"}')
     (foreign / "kick.wav").write_bytes(b"mine")
-    with pytest.raises(FileExistsError, match="its kit.json is not a neuraldrum kit"):
+    with pytest.raises(FileExistsError, match=r"samples: a folder whose kit.json does not load as a kit \(not a neuraldrum kit"):
         write_kit(eng, kit, foreign)
     assert (foreign / "kick.wav").read_bytes() == b"mine"
     (tmp_path / "empty").mkdir()

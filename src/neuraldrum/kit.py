@@ -194,8 +194,9 @@ def check_kit_folder(out: Union[str, Path]) -> Path:
             try:
                 old = load_kit(out)
             except (OSError, ValueError) as e:
-                raise FileExistsError(f"{out}: its {KIT_FILE} is not a neuraldrum kit ({e}); choose a new or "
-                                      "empty folder") from None
+                why = str(e).removeprefix(f"{out / KIT_FILE}: ")
+                raise FileExistsError(f"{out}: a folder whose {KIT_FILE} does not load as a kit ({why}); choose a "
+                                      "new or empty folder") from None
             ours = {KIT_FILE, SFZ_FILE, HYDROGEN_FILE} | {f"{s.name}.wav" for s in old.slots}  # (export.kits)
             other = sorted(p.name + ("/" if p.is_dir() else "") for p in entries
                            if p.name not in ours or not p.is_file() or p.is_symlink())
