@@ -218,3 +218,18 @@ def test_bundling_with_another_corpus_is_said(tiny_bundle, tiny_corpus, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         release.make_bundle(runs / "wae", runs / "mcnn", tmp_path / "b2", tiny_corpus, metrics=False)
+
+
+def test_measuring_says_each_stage(tiny_bundle, tiny_corpus, monkeypatch, capsys):
+    """bundle and bundle-inverter were silent for the minutes of measuring: each stage is said on stderr."""
+    from neuraldrum import evaluate, release
+    from neuraldrum.data.corpus import load_corpus
+
+    for name in ("reconstruction", "generation", "latency"):
+        monkeypatch.setattr(evaluate, name, lambda *a, name=name, **k: {name: 1})
+    m = release.measure(tiny_bundle, load_corpus(tiny_corpus), per_class=3, latency_runs=7)
+    assert m == {"reconstruction": 1, "generation": 1, "latency": 1}
+    err = capsys.readouterr().err.splitlines()
+    assert [ln.split(": ")[2].split(" (")[0] for ln in err] == ["reconstruction and inversion on the test split",
+                                                                 "generation", "latency"]
+    assert "3 prior samples a class" in err[1] and "7 sounds" in err[2]

@@ -84,11 +84,19 @@ def measure(bundle_dir: Path, corpus, per_class: int = 50, latency_runs: int = 1
     from . import evaluate
     from .engine import Engine
 
+    import sys
+
+    def say(what: str) -> None:  # (each stage takes from seconds to minutes: say where it is)
+        print(f"neuraldrum: measuring the bundle: {what} …", file=sys.stderr, flush=True)
+
     eng = Engine(load_bundle(bundle_dir))
     m = {}
+    say(f"reconstruction and inversion on the test split ({len(corpus.indices('test'))} clips, Griffin-Lim 32 beside)")
     m.update(evaluate.reconstruction(eng, corpus, "test", limit=limit, gl_iters=(32,)))
     if eng.bundle.classifier is not None:
+        say(f"generation ({per_class} prior samples a class, judged by the listener)")
         m.update(evaluate.generation(eng, corpus, per_class=per_class))
+    say(f"latency ({latency_runs} sounds, one thread)")
     m.update(evaluate.latency(eng, runs=latency_runs, threads=1))
     return m
 
