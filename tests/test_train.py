@@ -139,6 +139,9 @@ def test_cli_train_runs_in_process(corpus, tmp_path, capsys):
     assert {"wae/mse", "wae/mmd", "wae/loss", "val/wae/mse", "val/wae/loss", "lr"} <= keys
     ck = load_checkpoint(run / "last.pt")
     assert ck["configs"]["train"]["seed"] == 7 and not ck["configs"]["train"]["augment"]["pitch"]
+    for bad in ("0", "-3"):  # (-3 ran; 0 left a run folder with no checkpoint)
+        assert cli.main([a if a != str(run) else str(tmp_path / "bad") for a in base] + ["--steps", bad]) == 1
+        assert f"--steps {bad}: train until a step ≥ 1" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert cli.main(base + ["--steps", "3"]) == 1  # refuses to overwrite a run
     assert "--resume" in capsys.readouterr().err
     other = [a if a != "tiny" else "cpu" for a in base]

@@ -99,6 +99,8 @@ def run_train(args: argparse.Namespace) -> int:
         if not (args.lr > 0 and math.isfinite(args.lr)):
             raise ValueError(f"--lr {args.lr}: use a positive number")
         overrides["lr"] = args.lr
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps {args.steps}: train until a step ≥ 1")
     if args.resume:
         if args.preset is not None and args.preset == _run_preset(args.out):  # the README's command + --resume
             args.preset = None
