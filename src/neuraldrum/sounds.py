@@ -297,12 +297,11 @@ def cmd_morph(args: argparse.Namespace) -> int:
 def _say_untrained(args: argparse.Namespace, classes: Sequence[str]) -> None:
     """A warning when the model's corpus (as its bundle records it) had no training clip of some of ``classes``:
     their sounds come from a decoder that never learnt them."""
+    if args.model and (Path(args.model) / "export.json").is_file():  # an export folder (maybe no torch here)
+        return
     from .bundle import DEFAULT_BUNDLE, read_meta
 
-    model = Path(args.model) if args.model else DEFAULT_BUNDLE
-    if (model / "export.json").is_file():
-        return
-    corpus = read_meta(model).get("corpus")
+    corpus = read_meta(Path(args.model) if args.model else DEFAULT_BUNDLE).get("corpus")
     counts = corpus.get("counts") if isinstance(corpus, dict) else None
     if not isinstance(counts, dict):
         return
