@@ -308,3 +308,24 @@ def test_atomic_imports_nothing_from_the_package():
                 for a in n.names]
     relative = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level]
     assert not relative and not [m for m in imported if m and m.split(".")[0] == "neuraldrum"]
+
+
+def test_foreign_entries_some_and_scratch_folder(tmp_path):
+    """What replacing a folder would delete that its writer did not write (folders and links too); a short list
+    of them; and a scratch folder beside a target that is gone afterwards, as is one a killed process left."""
+    from neuraldrum.atomic import foreign_entries, scratch_folder, some
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for name in ("kit.json", "a.wav", "notes.txt"):
+        (d / name).write_text("x")
+    (d / "sub").mkdir()
+    (d / "link.wav").symlink_to(d / "a.wav")
+    assert foreign_entries(d, {"kit.json", "a.wav", "link.wav"}.__contains__) == ["link.wav", "notes.txt", "sub/"]
+    assert some(["a", "b"]) == "a, b" and some(list("abcde")) == "a, b, c and 2 more"
+    dead = tmp_path / ".out.tmp-999999999-0123abcd"  # a killed writer's (no such pid)
+    dead.mkdir()
+    with scratch_folder(tmp_path / "out") as tmp:
+        assert tmp.is_dir() and tmp.parent == tmp_path and not dead.exists()
+        (tmp / "f").write_text("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]

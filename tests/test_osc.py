@@ -215,27 +215,30 @@ def test_kit_slots_new_save(app, engine, tmp_path):
     assert ask(app, "/kit/load", folder)[1][0] == "kit-4"
 
 
+class Slow:
+    """The engine behind a gate: each render says it has begun (``entered``) and waits until ``gate`` is open."""
+
+    def __init__(self, e, gate, entered):
+        self.e, self.gate, self.entered = e, gate, entered
+        self.sample_rate, self.classes = e.sample_rate, e.classes
+
+    def voice_z(self, v):
+        return self.e.voice_z(v)
+
+    def render(self, voices):
+        self.entered.set()
+        assert self.gate.wait(10)
+        return self.e.render(voices)
+
+    def __getattr__(self, name):
+        return getattr(self.e, name)
+
+
 def test_latest_wins_per_client(engine, tmp_path):
     """A render in progress blocks the worker; three moves of one client queue behind it: only the newest is
     rendered and answered. Another client's move is not superseded by them."""
     gate, entered = threading.Event(), threading.Event()
-
-    class Slow:
-        def __init__(self, e):
-            self.e, self.sample_rate, self.classes = e, e.sample_rate, e.classes
-
-        def voice_z(self, v):
-            return self.e.voice_z(v)
-
-        def render(self, voices):
-            entered.set()
-            gate.wait(10)
-            return self.e.render(voices)
-
-        def __getattr__(self, name):
-            return getattr(self.e, name)
-
-    svc = SoundService(Slow(engine), cache_size=0)
+    svc = SoundService(Slow(engine, gate, entered), cache_size=0)
     wire = Wire()
     app = OscApp(svc, SoundFolder(tmp_path / "s"), wire.send)
     try:
@@ -260,23 +263,7 @@ def test_an_older_sound_never_follows_a_newer_one(engine, tmp_path):
     the older sound, done later, is not sent (it came after the newer one and left a patch on an old sound)."""
     gate, entered = threading.Event(), threading.Event()
     gate.set()
-
-    class Slow:
-        def __init__(self, e):
-            self.e, self.sample_rate, self.classes = e, e.sample_rate, e.classes
-
-        def voice_z(self, v):
-            return self.e.voice_z(v)
-
-        def render(self, voices):
-            entered.set()
-            assert gate.wait(10)
-            return self.e.render(voices)
-
-        def __getattr__(self, name):
-            return getattr(self.e, name)
-
-    svc = SoundService(Slow(engine))
+    svc = SoundService(Slow(engine, gate, entered))
     wire = Wire()
     app = OscApp(svc, SoundFolder(tmp_path / "s"), wire.send)
     try:

@@ -38,7 +38,8 @@ from typing import Callable, Iterable, Iterator, Union
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["atomic_file", "atomic_folder", "write_bytes", "write_text", "remove_stale", "write_new", "target_of"]
+__all__ = ["atomic_file", "atomic_folder", "write_bytes", "write_text", "remove_stale", "write_new", "target_of",
+           "foreign_entries", "some", "scratch_folder"]
 
 
 def _temp_name(path: Path, kind: str = "tmp", suffix: str = "") -> Path:
@@ -184,6 +185,33 @@ def atomic_folder(path: PathLike) -> Iterator[Path]:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def foreign_entries(folder: PathLike, ours: Callable[[str], bool]) -> list[str]:
+    """What replacing ``folder`` whole would delete that its writer did not write: every entry that is not a
+    plain file whose name ``ours`` accepts (folders and links included; a folder's name ends in "/"), sorted."""
+    return sorted(p.name + ("/" if p.is_dir() else "") for p in Path(folder).iterdir()
+                  if not p.is_file() or p.is_symlink() or not ours(p.name))
+
+
+def some(names: list[str], k: int = 3) -> str:
+    """The first ``k`` names, and how many more: "a, b, c and 2 more"."""
+    return ", ".join(names[:k]) + (f" and {len(names) - k} more" if len(names) > k else "")
+
+
+@contextlib.contextmanager
+def scratch_folder(path: PathLike) -> Iterator[Path]:
+    """An empty folder beside ``path`` for work to do before ``path`` is written, removed afterwards (also on
+    Ctrl-C); named as :func:`atomic_folder`'s temp folders, so one a killed process left goes at the next write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path)
+    tmp = _temp_name(path)
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        _remove(tmp)
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:

@@ -32,7 +32,7 @@ import torch
 
 from . import __version__
 from .prior import check_prior
-from .atomic import atomic_folder, write_text
+from .atomic import atomic_folder, foreign_entries, some, write_text
 from .audio.mel import Standardiser
 from .config import AudioConfig, MCNNConfig, MelConfig, VocosConfig, WAEConfig, check_shapes, from_dict, to_dict
 from .models.classifier import ClassifierConfig, DrumClassifier
@@ -139,11 +139,9 @@ def check_bundle_folder(out: Union[str, Path]) -> Path:
         ours = json.loads((out / META).read_text(encoding="utf-8")).get("format") == FORMAT
     except (OSError, ValueError, AttributeError):
         ours = False
-    other = sorted(p.name + ("/" if p.is_dir() else "") for p in entries
-                   if p.name not in (META, WEIGHTS) or not p.is_file() or p.is_symlink())
+    other = foreign_entries(out, (META, WEIGHTS).__contains__)
     if not ours or other:
-        what = "a folder that is not a model bundle" if not ours else \
-            f"a bundle folder that also holds {', '.join(other[:3])}{' …' if len(other) > 3 else ''}"
+        what = "a folder that is not a model bundle" if not ours else f"a bundle folder that also holds {some(other)}"
         raise FileExistsError(f"{out}: {what}; writing a bundle there would delete it: choose a new or empty folder")
     return out
 

@@ -23,7 +23,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .atomic import atomic_folder, write_text
+from .atomic import atomic_folder, foreign_entries, some, write_text
 from .audio.io import save_wav
 from .engine import Engine
 from .voice import Voice
@@ -198,12 +198,10 @@ def check_kit_folder(out: Union[str, Path]) -> Path:
                 raise FileExistsError(f"{out}: a folder whose {KIT_FILE} does not load as a kit ({why}); choose a "
                                       "new or empty folder") from None
             ours = {KIT_FILE, SFZ_FILE, HYDROGEN_FILE} | {f"{s.name}.wav" for s in old.slots}  # (export.kits)
-            other = sorted(p.name + ("/" if p.is_dir() else "") for p in entries
-                           if p.name not in ours or not p.is_file() or p.is_symlink())
+            other = foreign_entries(out, ours.__contains__)
             if other:
-                more = f" and {len(other) - 3} more" if len(other) > 3 else ""
-                raise FileExistsError(f"{out}: a kit folder that also holds {', '.join(other[:3])}{more}, which a "
-                                      "new kit would delete; move them, or choose a new or empty folder")
+                raise FileExistsError(f"{out}: a kit folder that also holds {some(other)}, which a new kit would "
+                                      "delete; move them, or choose a new or empty folder")
     return out
 
 

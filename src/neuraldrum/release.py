@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -31,6 +29,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .atomic import scratch_folder
 from .bundle import (PCA, check_bundle_folder, inverter_kind, load_bundle, save_bundle, write_with_inverter,
                      write_with_prior)
 from .data.corpus import load_corpus
@@ -43,15 +42,10 @@ INVERTER_TASKS = ("mcnn", "vocos", "vocos_gan")
 
 @contextlib.contextmanager
 def _draft(out: Path):
-    """A folder beside ``out`` for the bundle to be measured in before ``out`` is written with its metrics (so an
-    interrupted measurement leaves no bundle without them); removed afterwards, also on Ctrl-C."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.measuring-", dir=out.parent))
-    try:
+    """Where the bundle is measured before ``out`` is written with its metrics (so an interrupted measurement
+    leaves no bundle without them): a scratch folder beside ``out``, removed afterwards."""
+    with scratch_folder(out) as tmp:
         yield tmp / "bundle"
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _command(run: Path) -> Optional[dict]:

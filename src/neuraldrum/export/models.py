@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .. import GRAPHS_REVISION, __version__
-from ..atomic import atomic_folder, write_text
+from ..atomic import atomic_folder, foreign_entries, some, write_text
 from ..bundle import Bundle, load_bundle
 from ..graphs import Analyzer, Generator, model_info
 
@@ -193,13 +193,11 @@ def export(bundle: Any, fmt: str, out: Any, check: bool = True) -> dict:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "export.json").is_file())):
         raise FileExistsError(f"{out}: exists and is not an export folder; choose a new or empty folder")
     if out.is_dir():  # an export folder is replaced whole: only if it holds nothing but an export's files
-        other = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
-                       if not p.is_file() or p.is_symlink() or not (p.name in ("export.json", "meta.txt")
-                                                                    or p.name.split(".")[0] in ("generator", "analyzer")))
+        other = foreign_entries(out, lambda name: name in ("export.json", "meta.txt")
+                                or name.split(".")[0] in ("generator", "analyzer"))
         if other:
-            raise FileExistsError(f"{out}: an export folder that also holds {', '.join(other[:3])}"
-                                  f"{' …' if len(other) > 3 else ''}, which a new export would delete; move them, "
-                                  "or choose a new or empty folder")
+            raise FileExistsError(f"{out}: an export folder that also holds {some(other)}, which a new export would "
+                                  "delete; move them, or choose a new or empty folder")
     meta = export_meta(b)
     ex = example_inputs(b, 2)
     with atomic_folder(out) as tmp:
