@@ -83,8 +83,10 @@ function changed(move = true) { // move: a person moved a control (the page's la
 
 async function renderNow(move) {
   const v = voice();
+  S.inFlight = (S.inFlight || 0) + 1;
+  let r;
+  try { r = await live.render("pad", v); } catch (e) { message(e.message); return; } finally { S.inFlight--; }
   try {
-    const r = await live.render("pad", v);
     if (!r) { nd.superseded++; return; }
     const buffer = makeBuffer(r.samples, r.header.sample_rate);
     const ms = r.ms; // send → sound ready to play, in this page
@@ -94,8 +96,8 @@ async function renderNow(move) {
     if ($("autoplay").checked) playCurrent();
     if (move) showLatency();
     drawSound(); redrawMap(); showQuality("live");
-    clearTimeout(S.hifiTimer);
-    if (info.hifi) S.hifiTimer = setTimeout(renderHifi, HIFI_AFTER_MS);
+    clearTimeout(S.hifiTimer); // (not while a newer move's sound is still coming: that one is what stays)
+    if (info.hifi && !S.inFlight) S.hifiTimer = setTimeout(renderHifi, HIFI_AFTER_MS);
   } catch (e) { message(e.message); }
 }
 
@@ -106,7 +108,7 @@ async function renderHifi() {
   if (!v) return;
   try {
     const r = await live.render("pad", v, "hifi");
-    if (!r || r.header.quality !== "hifi" || S.current?.voice !== v) return;
+    if (!r || r.header.quality !== "hifi" || S.current?.voice !== v || S.inFlight) return;
     S.current = { ...S.current, buffer: makeBuffer(r.samples, r.header.sample_rate), samples: r.samples };
     nd.hifi++;
     drawSound(); showQuality("hifi");
