@@ -147,10 +147,14 @@ def atomic_folder(path: PathLike) -> Iterator[Path]:
     The folder gets a plain ``mkdir()``'s mode; every file and folder inside it a plain ``open()``'s /
     ``mkdir()``'s (whatever made them), so a corpus or bundle is as readable as any other file.
 
+    A ``path`` that is a link to a folder stays a link: the folder it points to is the one replaced.
+
     Raises:
         NotADirectoryError: ``path`` exists and is not a folder.
     """
     path = Path(path)
+    if path.is_symlink() and path.is_dir():
+        path = Path(os.path.realpath(path))  # write where the link points; the link itself is the user's
     if os.path.lexists(path) and not path.is_dir():
         raise NotADirectoryError(f"{path}: exists and is not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +188,7 @@ def atomic_folder(path: PathLike) -> Iterator[Path]:
         _remove(tmp)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
 
 
 def foreign_entries(folder: PathLike, ours: Callable[[str], bool]) -> list[str]:
@@ -287,8 +291,11 @@ _TEMP = re.compile(r"\.(.+)\.(?:tmp|old)-\d+-[0-9a-f]{8}.*")
 
 def target_of(path: PathLike) -> Path:
     """The path a temp name of this module stands for (``out/.kick.wav.tmp-12-0a1b2c3d.wav`` → ``out/kick.wav``),
-    so that an error names the file a user asked for; any other path unchanged."""
+    so that an error names the file a user asked for; a temp folder in the path too (``.kit.tmp-…/kick.wav`` →
+    ``kit/kick.wav``); any other path unchanged."""
+    def target(part: str) -> str:
+        while (m := _TEMP.fullmatch(part)) is not None:
+            part = m.group(1)
+        return part
     path = Path(path)
-    while (m := _TEMP.fullmatch(path.name)) is not None:
-        path = path.with_name(m.group(1))
-    return path
+    return Path(*[target(part) for part in path.parts]) if path.parts else path

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from .audio.io import check_signal, load, prepare_clip, resample
+from .audio.io import check_mix, check_signal, load, prepare_clip, resample
 from .sampler import apply_sampler
 from .voice import Controls, Voice
 
@@ -230,6 +230,8 @@ class Engine:
         t = self.prior_temperature(temperature)
         if not 0 <= t < float("inf"):
             raise ValueError(f"temperature={temperature} must be a finite number ≥ 0")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed={seed!r} must be a whole number ≥ 0 (or None for a random draw)")
         eps = np.random.default_rng(seed).standard_normal((n, self.latent_dim))
         if cls is None or self.prior is None:
             return (t * eps).astype(np.float32)
@@ -258,18 +260,22 @@ class Engine:
         x = np.asarray(audio)
         if x.dtype == bool or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
             raise ValueError(f"audio must be numbers (a float or integer array) or a file path, not {x.dtype}")
+        axis = (0 if x.shape[0] <= 8 and x.shape[0] < x.shape[1] else 1) if x.ndim == 2 and min(x.shape) <= 8 else None
+        if x.ndim != 1 and axis is None:
+            raise ValueError(f"audio has shape {x.shape}: give (N,) mono, (C, N) or (N, C) with at most 8 channels")
+        n = x.size if axis is None else x.shape[1 - axis]
+        if n > self.MAX_SECONDS * rate:  # before any copy: a huge array is refused without converting it
+            raise ValueError(f"audio is {n / rate:.1f} s long at {rate} Hz; the engine takes at most "
+                             f"{self.MAX_SECONDS:g} s")
         if np.issubdtype(x.dtype, np.unsignedinteger):
             half = float(np.iinfo(x.dtype).max + 1) / 2
             x = (x.astype(np.float64) - half) / half
         elif np.issubdtype(x.dtype, np.integer):
             x = x.astype(np.float64) / float(-np.iinfo(x.dtype).min)
-        if x.ndim == 2 and min(x.shape) <= 8:
-            x = x.mean(axis=0 if x.shape[0] <= 8 and x.shape[0] < x.shape[1] else 1)
-        if x.ndim != 1:
-            raise ValueError(f"audio has shape {x.shape}: give (N,) mono, (C, N) or (N, C) with at most 8 channels")
-        if x.size > self.MAX_SECONDS * rate:
-            raise ValueError(f"audio is {x.size / rate:.1f} s long at {rate} Hz; the engine takes at most "
-                             f"{self.MAX_SECONDS:g} s")
+        if axis is not None:
+            peaks = np.max(np.abs(x), axis=1 - axis) if n else np.zeros(0)
+            x = x.mean(axis=axis)
+            check_mix(x, peaks)  # anti-phase channels: said as such, as for a file, not "silent"
         x = x.astype(np.float32)
         if rate != self.sample_rate:
             check_signal(x)

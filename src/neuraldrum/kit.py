@@ -31,11 +31,12 @@ from .voice import Voice
 KIT_FORMAT = "neuraldrum-kit"
 KIT_VERSION = 1
 KIT_FILE = "kit.json"
+MAX_SLOTS = 128  # slots in a kit: one per MIDI note
 SFZ_FILE, HYDROGEN_FILE = "kit.sfz", "drumkit.xml"  # what `kit --format sfz,hydrogen` adds (export.kits)
 # a General MIDI drum note per class, for samplers and MIDI input
 DEFAULT_NOTES = {"kick": 36, "rim": 37, "snare": 38, "clap": 39, "hh_closed": 42, "tom": 45, "hh_open": 46,
                  "crash": 49, "ride": 51, "cowbell": 56, "shaker": 70}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # whole name: fullmatch (a "$" lets "kick\n" by)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Slot:
     note: Optional[int] = None
 
     def validate(self, where: str = "slot") -> "Slot":
-        if not isinstance(self.name, str) or not _NAME.match(self.name) or self.name.endswith("."):
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name) or self.name.endswith("."):
             raise ValueError(f"{where}.name={self.name!r}: use 1–64 letters, digits, '_', '-' or '.', "
                              "starting with a letter or digit")
         if self.note is not None and (isinstance(self.note, bool) or not isinstance(self.note, int)
@@ -71,6 +72,8 @@ class Kit:
     def validate(self) -> "Kit":
         if not self.slots:
             raise ValueError("a kit needs at least one slot")
+        if len(self.slots) > MAX_SLOTS:
+            raise ValueError(f"{len(self.slots)} slots; a kit holds at most {MAX_SLOTS} (one per MIDI note)")
         names = [s.validate(f"slots[{k}]").name for k, s in enumerate(self.slots)]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -98,6 +101,8 @@ class Kit:
         raw = d.get("slots")
         if not isinstance(raw, list):
             raise ValueError(f"{where}: 'slots' must be a list")
+        if len(raw) > MAX_SLOTS:
+            raise ValueError(f"{where}: {len(raw)} slots; a kit holds at most {MAX_SLOTS} (one per MIDI note)")
         slots = []
         for k, s in enumerate(raw):
             w = f"{where}: slots[{k}]"
@@ -143,6 +148,10 @@ def load_kit(path: Union[str, Path]) -> Kit:
         d = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{p}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise ValueError(f"{p}: not a kit (JSON nested too deeply)") from None
+    except ValueError:  # Python refuses to read an integer of more than 4300 digits
+        raise ValueError(f"{p}: not a kit (a number too long to read)") from None
     return Kit.from_dict(d, str(p))
 
 

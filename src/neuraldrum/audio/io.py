@@ -8,6 +8,7 @@ All arrays are 1-D float32 ``(n_samples,)`` unless stated otherwise.
 """
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Union
 
 import numpy as np
 
-from ..atomic import atomic_file, write_bytes, write_text
+from ..atomic import atomic_file, target_of, write_bytes, write_text
 
 PathLike = Union[str, os.PathLike]
 atomic_path = atomic_file  # the names this module has always exported
@@ -114,13 +115,20 @@ def load(path: Union[PathLike, bytes], sample_rate: int = 22050, max_seconds: fl
             sr = f.samplerate
     finally:
         os.close(fd)
+    check_mix(x, peaks, name)
+    check_signal(x, name)
+    return resample(x, int(sr), sample_rate)
+
+
+def check_mix(x: np.ndarray, peaks: np.ndarray, name: PathLike = "<array>") -> np.ndarray:
+    """Refuse a mono mix ``x`` (N,) whose channels (their peaks: (C,)) cancel: anti-phase stereo, the mix more
+    than 40 dB below the loudest channel. Returns ``x`` unchanged."""
     mix = float(np.max(np.abs(x))) if x.size else 0.0
     loudest = float(np.max(peaks)) if peaks.size else 0.0
     if peaks.size > 1 and loudest >= SILENCE_PEAK and mix < loudest * CANCEL_RATIO:  # False for NaN
         raise AudioError(name, f"channels cancel when mixed to mono (anti-phase: the mix peaks "
                                f"{20 * np.log10(loudest / max(mix, 1e-12)):.0f} dB below the loudest channel)")
-    check_signal(x, name)
-    return resample(x, int(sr), sample_rate)
+    return x
 
 
 def _sf_message(e: Exception) -> str:
@@ -274,7 +282,16 @@ def save_wav(path: PathLike, x: np.ndarray, sample_rate: int, subtype: str = "PC
     if sub != "FLOAT":
         x = np.clip(x, -1.0, 1.0)
     with atomic_file(path, ".wav") as tmp:
-        sf.write(str(tmp), x, sample_rate, subtype=sub, format="WAV")
+        try:
+            sf.write(str(tmp), x, sample_rate, subtype=sub, format="WAV")
+        except RuntimeError:  # libsndfile says only "System error": write the bytes here to learn the OS's reason
+            buf = io.BytesIO()
+            sf.write(buf, x, sample_rate, subtype=sub, format="WAV")
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(buf.getbuffer())
+            except OSError as e:  # a full disk …: one line naming the file asked for, not the temp file
+                raise type(e)(e.errno, e.strerror, str(target_of(tmp))) from None
     return Path(path)
 
 

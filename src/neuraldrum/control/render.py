@@ -50,9 +50,13 @@ def read_midi(path: Union[str, Path]):
         if isinstance(e, FileNotFoundError):
             raise
         raise ValueError(f"{path}: not a readable MIDI file ({type(e).__name__}: {e})") from None
+    if not mid.tracks:
+        raise ValueError(f"{path}: not a playable MIDI file (its header promises no tracks)")
     if mid.type == 2:
         raise ValueError(f"{path}: a type 2 MIDI file (independent patterns) cannot be played as one song; "
                          "save it as type 0 or 1")
+    if not any(m.type == "note_on" and m.velocity > 0 for t in mid.tracks for m in t):
+        raise ValueError(f"{path}: no notes on any channel; nothing to render")
     return mid
 
 

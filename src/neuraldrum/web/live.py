@@ -182,7 +182,7 @@ class Connection:
 
     def _submit(self, rid, d: dict) -> None:
         stream = d.get("stream")
-        if stream is not None and not (isinstance(stream, str) and STREAM.match(stream)):
+        if stream is not None and not (isinstance(stream, str) and STREAM.fullmatch(stream)):
             raise ValueError("stream must be 1–32 letters, digits or _ . : -")
         # (a request a newer one on its stream replaced is cancelled at once: only those still waiting count)
         if sum(not f.done() for f in self.pending) >= MAX_IN_FLIGHT:
