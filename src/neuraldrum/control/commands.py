@@ -30,7 +30,7 @@ def _channel(text: str):
 
 
 def cmd_osc(args: argparse.Namespace) -> int:
-    from .osc_server import default_folder, start_osc
+    from .osc_server import default_folder, private_folder, start_osc
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"neuraldrum: warning: OSC on {args.host}: other machines can reach it, and /encode, /kit/load and "
@@ -40,11 +40,12 @@ def cmd_osc(args: argparse.Namespace) -> int:
     from ..engine import hifi_maker
 
     make_hifi = hifi_maker(args.model, args.threads, like=engine)  # for `quality hifi` and /kit/save
-    out = Path(args.out) if args.out else default_folder(args.port)
     try:
+        out = Path(args.out) if args.out else private_folder(default_folder(args.port))  # 0700, never a link
         server = start_osc(engine, host=args.host, port=args.port, out=out, reply_port=args.reply_port,
                            sample_rate=args.sample_rate, kit=kits[0] if kits else None, max_files=args.max_files,
-                           thread=False, hifi_engine=make_hifi() if make_hifi is not None else None)
+                           thread=False, hifi_engine=make_hifi() if make_hifi is not None else None,
+                           save_root=args.save_root)
     except OSError as e:
         print(f"neuraldrum: error: {e}", file=sys.stderr)
         return 1
@@ -162,6 +163,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-rate", type=int, default=None, help="write sounds at this rate (default: the model's)")
     p.add_argument("--kit", default=None, help="kit.json (or kit folder) for /kit/slot (default: kit of seed 0)")
     p.add_argument("--max-files", type=int, default=256, help="sounds kept in the folder (oldest deleted first)")
+    p.add_argument("--save-root", default=None, metavar="DIR",
+                   help="/encode, /kit/load and /kit/save may use paths inside this folder only (default: any "
+                        "path; with --host other than 127.0.0.1, localhost or ::1: the sounds folder)")
     common(p)
     p.set_defaults(func=cmd_osc)
 

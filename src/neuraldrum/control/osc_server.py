@@ -42,6 +42,7 @@ MAX_SOURCES = 256  # encoded samples remembered (oldest forgotten first)
 ENCODE_MAX_SECONDS = 30.0
 MAX_BACKGROUND = 8  # /encode, /kit/load, /kit/save requests waiting at once
 MAX_REPLY_CLIENTS = 1024  # clients whose /reply port is remembered (oldest forgotten first)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # listening here, only this machine can send
 MAX_STREAMS = 4096  # streams whose newest sound sent is remembered (oldest forgotten first)
 
 
@@ -60,6 +61,35 @@ def encode_message(address: str, *args) -> bytes:
         else:
             b.add_arg(str(a), "s")
     return b.build().dgram
+
+
+_FIXED = {"i": 4, "f": 4, "c": 4, "r": 4, "m": 4, "d": 8, "h": 8, "t": 8, "T": 0, "F": 0, "N": 0, "I": 0}
+
+
+def _string_end(dgram: bytes, start: int) -> int:
+    end = dgram.index(b"\0", start)  # ValueError when it runs off the end
+    return end + 4 - end % 4  # 1 to 4 NULs, to a multiple of 4
+
+
+def _check_length(dgram: bytes) -> None:
+    """Refuse an OSC message whose bytes are fewer or more than its type tags need (python-osc reads the
+    missing bytes of a message cut short as zeros): ValueError."""
+    k = _string_end(dgram, 0)  # the address
+    if k >= len(dgram):
+        return  # no type tags: an (old-style) message without arguments
+    pos = _string_end(dgram, k)  # the first argument
+    for tag in dgram[k + 1:dgram.index(b"\0", k)].decode("ascii", "replace"):
+        if tag in _FIXED:
+            pos += _FIXED[tag]
+        elif tag in "sS":
+            pos = _string_end(dgram, pos)
+        elif tag == "b":
+            size = int.from_bytes(dgram[pos:pos + 4], "big")
+            pos += 4 + size + (-size) % 4
+        elif tag not in "[]":
+            raise ValueError(f"type tag {tag!r} unknown")
+    if pos != len(dgram):
+        raise ValueError(f"{len(dgram)} bytes where its type tags need {pos}: cut short or padded wrong")
 
 
 def model_sha256(engine: Engine) -> str:
@@ -96,13 +126,16 @@ class OscApp:
         kit: the kit /kit/slot plays (default: a new kit with seed 0).
         hifi: the sound service of the same model rendering in hi-fi: ``quality hifi`` requests and /kit/save
             (None: such requests are refused, and kits are saved as played).
+        save_root: the folder /encode, /kit/load and /kit/save must stay inside (links resolved); None: any path
+            the server's user may read or write.
     """
 
     def __init__(self, service: SoundService, folder: SoundFolder, send: Callable[[bytes, Address], None],
                  reply_port: Optional[int] = None, sample_rate: Optional[int] = None, kit: Optional[Kit] = None,
-                 hifi: Optional[SoundService] = None):
+                 hifi: Optional[SoundService] = None, save_root: Union[str, Path, None] = None):
         self.service, self.engine, self.folder, self._send = service, service.engine, folder, send
         self.hifi = hifi
+        self.save_root = Path(os.path.realpath(save_root)) if save_root is not None else None
         self.reply_port = reply_port
         self.sample_rate = int(sample_rate or self.engine.sample_rate)
         self.kit = new_kit(self.engine, 0) if kit is None else Kit(list(kit.slots), kit.name, kit.sample_rate,
@@ -126,6 +159,8 @@ class OscApp:
 
         try:
             messages = [m.message for m in OscPacket(bytes(data)).messages]
+            for m in messages:
+                _check_length(m.dgram)
         except Exception as e:  # python-osc raises ParseError, and on some corrupt input other errors
             self.counts["malformed"] += 1
             self.reply(sender, "/error", "", f"malformed OSC packet ({type(e).__name__}: {str(e)[:200]})")
@@ -281,7 +316,17 @@ class OscApp:
         self._io.submit(run)
 
     # ------------------------------------------------------------------ encode and kits
+    def _confined(self, path: str, what: str) -> str:
+        """``path``, when it lies inside :attr:`save_root` (links resolved) or there is none; else OscError."""
+        if self.save_root is not None:
+            real = Path(os.path.realpath(path))
+            if real != self.save_root and self.save_root not in real.parents:
+                raise OscError(f"{what} {path!r} is outside the folder this server may use ({self.save_root}; "
+                               "--save-root)")
+        return path
+
     def _encode(self, r: Request, sender: Address) -> None:
+        self._confined(r.target, "path")
         audio = load(r.target, self.engine.sample_rate, max_seconds=ENCODE_MAX_SECONDS)
         e = self.engine.encode(audio, cls=r.options.get("class"))
         with self._lock:
@@ -309,7 +354,7 @@ class OscApp:
         self.reply(sender, "/kit", kit.name, *[s.name for s in kit.slots])
 
     def _load_kit(self, r: Request, sender: Address) -> None:
-        kit = load_kit(r.target)
+        kit = load_kit(self._confined(r.target, "path"))
         for s in kit.slots:
             self.engine.class_index(s.voice.cls)  # a kit of another model's classes fails here, not at play
         with self._lock:
@@ -322,7 +367,7 @@ class OscApp:
         with self._lock:
             kit = Kit(list(self.kit.slots), self.kit.name, self.kit.sample_rate, self.kit.model, self.kit.info)
         engine = self.hifi.engine if self.hifi is not None else self.engine  # a saved kit is what stays: hi-fi
-        out = write_kit_formats(engine, kit, r.target, r.options["formats"])
+        out = write_kit_formats(engine, kit, self._confined(r.target, "folder"), r.options["formats"])
         self.reply(sender, "/kit/saved", str(Path(out).resolve()))
 
     # ------------------------------------------------------------------ out
@@ -428,7 +473,8 @@ def private_folder(path: Path) -> Path:
 def start_osc(engine: Engine, service: Optional[SoundService] = None, host: str = "127.0.0.1", port: int = 9000,
               out: Union[str, Path, None] = None, reply_port: Optional[int] = None,
               sample_rate: Optional[int] = None, kit: Optional[Kit] = None, max_files: int = 256,
-              max_bytes: int = 64 * 2 ** 20, thread: bool = True, hifi_engine: Optional[Engine] = None) -> OscServer:
+              max_bytes: int = 64 * 2 ** 20, thread: bool = True, hifi_engine: Optional[Engine] = None,
+              save_root: Union[str, Path, None] = None) -> OscServer:
     """Listen for OSC on ``udp://host:port`` (port 0: a free one; see :attr:`OscServer.address`).
 
     Args:
@@ -439,14 +485,20 @@ def start_osc(engine: Engine, service: Optional[SoundService] = None, host: str 
         thread: start the receiving thread now (False: call :meth:`OscServer.serve_forever` yourself).
         hifi_engine: the same model rendering in hi-fi (``Engine(bundle, hifi=True)``), for ``quality hifi``
             and /kit/save; its service is the server's own, closed by :meth:`OscServer.stop`.
+        save_root: the folder /encode, /kit/load and /kit/save are confined to (see :class:`OscApp`). None: any
+            path on 127.0.0.1, localhost or ::1; on any other ``host``, the sounds folder.
     """
     own = SoundService(engine) if service is None else None
     svc = service or own
     hifi = SoundService(hifi_engine) if hifi_engine is not None else None
     try:
         folder = SoundFolder(out if out is not None else private_folder(default_folder(port)), max_files, max_bytes)
-        server = OscServer(lambda send: OscApp(svc, folder, send, reply_port, sample_rate, kit, hifi), host, port,
-                           own, hifi)
+        if save_root is None and host not in LOCAL_HOSTS:  # other machines: no path outside one folder
+            save_root = folder.root
+        if save_root is not None and not Path(save_root).is_dir():
+            raise NotADirectoryError(f"--save-root {save_root}: not a folder")
+        server = OscServer(lambda send: OscApp(svc, folder, send, reply_port, sample_rate, kit, hifi, save_root),
+                           host, port, own, hifi)
     except BaseException:
         for s in (own, hifi):
             if s is not None:
