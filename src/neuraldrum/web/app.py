@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
@@ -45,6 +47,7 @@ from . import latent_map, uploads
 from .limits import BodyLimit, SameOrigin
 from .live import MAX_LENGTH_S, Connection, parse_voice
 
+log = logging.getLogger("neuraldrum.web")
 STATIC = Path(__file__).parent / "static"
 MAX_SLOTS = 32
 RANGES = (2, 5, 10)
@@ -211,6 +214,12 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
         where = ".".join(str(p) for p in errs[0].get("loc", ())) if errs else "request"
         msg = errs[0].get("msg", "invalid") if errs else "invalid request"
         return _error(422, f"{where}: {msg}")
+
+    @app.exception_handler(ClientDisconnect)  # an upload the browser abandoned: one line, not a traceback
+    async def client_left(request: Request, exc: ClientDisconnect):
+        log.warning("neuraldrum: %s %s: the client left before sending the whole body", request.method,
+                    request.url.path)
+        return _error(400, "the client disconnected")
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
