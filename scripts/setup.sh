@@ -34,3 +34,20 @@ if ! .venv/bin/python -c "import neuraldrum, torch, defusedxml, pytest, librosa,
     .venv/bin/pip install -q "torch==2.13.0"
     .venv/bin/pip install -q -e ".[dev]"
 fi
+
+# Hydrogen's own drumkit.xsd, which the tests validate exported kits against: taken from Debian's hydrogen-data
+# package without installing it (its kits are kept out of the corpus), into the git-ignored .hydrogen-xsd/
+if [ ! -s .hydrogen-xsd/drumkit.xsd ]; then
+    echo "== fetching Hydrogen's drumkit.xsd (apt-get download hydrogen-data; not installed)"
+    tmp="$(mktemp -d)"
+    if (cd "$tmp" && apt-get download -q hydrogen-data >/dev/null 2>&1) \
+            && dpkg-deb -x "$tmp"/hydrogen-data_*.deb "$tmp/x" \
+            && [ -s "$tmp/x/usr/share/hydrogen/data/xsd/drumkit.xsd" ]; then
+        mkdir -p .hydrogen-xsd
+        cp "$tmp/x/usr/share/hydrogen/data/xsd/drumkit.xsd" .hydrogen-xsd/drumkit.xsd
+    else
+        echo "warning: could not fetch hydrogen-data's drumkit.xsd; the Hydrogen schema test will fail" >&2
+    fi
+    rm -rf "$tmp"
+fi
+.venv/bin/python -c "import lxml" 2>/dev/null || .venv/bin/pip install -q "lxml>=5"

@@ -61,7 +61,8 @@ def drumkit_xml(slots: Sequence[tuple[str, str, str, Optional[int]]], name: str 
             el.text = str(text)
         return el
 
-    for tag, text in (("name", _kit_name(name)), ("author", author), ("info", info), ("license", license_)):
+    for tag, text in (("name", _kit_name(name)), ("author", author), ("info", info), ("license", license_),
+                      ("image", ""), ("imageLicense", "")):  # Hydrogen 1.2's drumkit.xsd wants both, even empty
         sub(root, tag, text)
     comp = sub(sub(root, "componentList"), "drumkitComponent")
     for tag, text in (("id", 0), ("name", "Main"), ("volume", 1)):
@@ -73,8 +74,9 @@ def drumkit_xml(slots: Sequence[tuple[str, str, str, Optional[int]]], name: str 
     for k, ((_, cls, file, note), inst_name) in enumerate(zip(slots, names)):
         note = note if note is not None else next(free, 127)
         inst = sub(instruments, "instrument")
-        for tag, text in (("id", k), ("name", inst_name), ("volume", 1), ("isMuted", "false"), ("pan_L", 1),
-                          ("pan_R", 1), ("randomPitchFactor", 0), ("gain", 1), ("filterActive", "false"),
+        for tag, text in (("id", k), ("name", inst_name), ("volume", 1), ("isMuted", "false"),
+                          ("isSoloed", "false"), ("pan_L", 1), ("pan_R", 1), ("pitchOffset", 0),
+                          ("randomPitchFactor", 0), ("gain", 1), ("applyVelocity", "true"), ("filterActive", "false"),
                           ("filterCutoff", 1), ("filterResonance", 0), ("Attack", 0), ("Decay", 0), ("Sustain", 1),
                           ("Release", 1000), ("muteGroup", HAT_MUTE_GROUP.get(cls, -1)), ("midiOutChannel", -1),
                           ("midiOutNote", note), ("isStopNote", "false"), ("sampleSelectionAlgo", "VELOCITY"),
