@@ -59,7 +59,8 @@ def test_build_json_records_the_build(folder, tmp_path):
         "sources": [],
         "folders": [str(folder.resolve())], "folder_class": None, "near_threshold": NEAR_DUPLICATE,
         "link_threshold": 0.98, "split_fractions": SPLIT_FRACTIONS, "drumsynth_variants": 0, "drumsynth_seed": 0,
-        "train_only_sources": [], "pool": False}
+        "train_only_sources": [], "pool": False, "hydrogen_kits": []}
+    assert info["hydrogen_kits"] == []  # no Hydrogen kit read (the kits read, with their packages)
 
     rows = [json.loads(line) for line in (tmp_path / "c" / "manifest.jsonl").read_text().splitlines()]
     by_name = {r["path"].rsplit("/", 1)[1]: r for r in rows}

@@ -281,7 +281,8 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
                  fade_shape: str = "cosine",
                  near_threshold: float = NEAR_DUPLICATE, link_threshold: float = LINK_SIMILAR,
                  extra_sources: Sequence[str] = (), drumsynth_variants: int = 0, drumsynth_seed: int = 0,
-                 train_only: Sequence[str] = TRAIN_ONLY, pool: bool = False) -> dict:
+                 train_only: Sequence[str] = TRAIN_ONLY, pool: bool = False,
+                 hydrogen_kits: Sequence[str] = ()) -> dict:
     """Build a corpus into ``out_dir`` and return its ``build.json`` content.
 
     Args:
@@ -302,6 +303,9 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
         train_only: sources whose clips (and everything grouped with them) all go to the train split.
         pool: also write the unlabelled pool (step 6 of the module docstring) as ``pool.npy``/``pool.jsonl``;
             the labelled corpus is the same with or without it.
+        hydrogen_kits: Hydrogen kit folders to read besides those of the Debian packages the build names
+            (:data:`~neuraldrum.data.sources.HYDROGEN_PACKAGES`); the kits read, with their packages, are listed in
+            ``build.json`` (``hydrogen_kits``), so another machine's extra kits never slip into the corpus.
     Raises:
         FileNotFoundError: nothing to build from, or a folder that does not exist.
         ValueError: bad options, or no clip survived.
@@ -315,7 +319,11 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
     chosen = _resolve_sources(sources, folders, extra_sources)
     if drumsynth_variants and "drumsynth" not in chosen:
         raise ValueError("drumsynth_variants needs the drumsynth source")
-    cands = sorted(iter_candidates(chosen, folders, folder_class, drumsynth_variants, drumsynth_seed),
+    if hydrogen_kits and "hydrogen" not in chosen:
+        raise ValueError("--hydrogen-kit needs the hydrogen source")
+    kits_read: list[dict] = []
+    cands = sorted(iter_candidates(chosen, folders, folder_class, drumsynth_variants, drumsynth_seed,
+                                   hydrogen_kits, kits_read),
                    key=lambda c: (SOURCE_RANK[c.source], c.order, c.id))
     exclusions: list[dict] = []
     seen_ids: set[str] = set()
@@ -394,7 +402,9 @@ def build_corpus(out_dir: PathLike, sources: Optional[Sequence[str]] = None, fol
                     "folder_class": folder_class, "near_threshold": near_threshold,
                     "link_threshold": link_threshold, "split_fractions": SPLIT_FRACTIONS,
                     "drumsynth_variants": drumsynth_variants, "drumsynth_seed": drumsynth_seed,
-                    "train_only_sources": sorted(set(train_only) & set(chosen)), "pool": pool},
+                    "train_only_sources": sorted(set(train_only) & set(chosen)), "pool": pool,
+                    "hydrogen_kits": sorted(hydrogen_kits)},
+        "hydrogen_kits": sorted(kits_read, key=lambda k: k["folder"]),  # each kit read, with its package
         "n_clips": len(rows),
         "classes": list(CLASSES),
         "counts": _counts(rows),

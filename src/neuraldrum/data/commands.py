@@ -8,10 +8,11 @@ from typing import Optional
 
 from ..taxonomy import CLASSES
 from .corpus import SPLITS, load_corpus, untrained_classes
-from .sources import ALL_SOURCES, SOURCE_RANK, SOURCES
+from .sources import ALL_SOURCES, HYDROGEN_PACKAGES, OTHER_PACKAGE, SOURCE_RANK, SOURCES
 
 # exclusions of a whole folder, kit or SoundFont rather than of one clip: printed as warnings too
-WARN_REASONS = ("unreadable folder", "linked folder listed already", "unreadable drumkit.xml", "unreadable SoundFont")
+WARN_REASONS = ("unreadable folder", "linked folder listed already", "unreadable drumkit.xml", "unreadable SoundFont",
+                OTHER_PACKAGE)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a folder of samples to add, labelled from file and folder names (repeatable)")
     b.add_argument("--class", dest="folder_class", choices=CLASSES, metavar="CLS",
                    help=f"label every --folder file as this class ({', '.join(CLASSES)})")
+    b.add_argument("--hydrogen-kit", action="append", default=[], metavar="NAME",
+                   help=f"also read this Hydrogen kit folder (repeatable); by default only the kits of "
+                        f"{', '.join(HYDROGEN_PACKAGES)} are read, whatever else is installed beside them")
     b.add_argument("--sources", metavar="LIST",
                    help=f"comma-separated libraries to use ({','.join(ALL_SOURCES)}), or 'none' for folders only; "
                         f"default: every installed one of {','.join(SOURCES)}")
@@ -108,7 +112,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                         drumsynth_variants=args.drumsynth_variants, drumsynth_seed=args.drumsynth_seed,
                         train_only=() if args.drumsynth_in_eval else TRAIN_ONLY,
                         sample_rate=args.sample_rate, n_samples=n_samples, fade_ms=fade_ms,
-                        fade_shape=args.fade_shape, pool=args.pool)
+                        fade_shape=args.fade_shape, pool=args.pool, hydrogen_kits=args.hydrogen_kit)
     for e in info["exclusions"]:
         if e["reason"] in WARN_REASONS:
             print(f"warning: {e['path']}: {e['detail']}", file=sys.stderr)

@@ -48,6 +48,11 @@ APT_PACKAGES = {
     "sonicpi": "sonic-pi-samples",
     "drumsynth": "lmms-common",
 }
+# the Debian packages whose Hydrogen kits the corpus reads; other kits in the same folders (Hydrogen's own
+# hydrogen-data, a user's) are read only when named (``hydrogen_kits(extra_kits=…)``, ``data build --hydrogen-kit``)
+HYDROGEN_PACKAGES = ("hydrogen-drumkits", "hydrogen-drumkits-effects")
+DPKG_INFO = "/var/lib/dpkg/info"  # <package>.list: the files each installed package owns
+OTHER_PACKAGE = "kit of a package the build does not read"
 MAX_XML_BYTES = 16 << 20  # a drumkit.xml larger than this is refused (Hydrogen's largest are ~100 kB)
 AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".mp3"}
 
@@ -118,13 +123,52 @@ def _child_text(el: ET.Element, name: str) -> Optional[str]:
     return None
 
 
-def hydrogen_kits(roots: Sequence[PathLike] = HYDROGEN_DIRS) -> Iterator[Candidate]:
+def package_files(packages: Iterable[str], info_dir: Optional[PathLike] = None) -> dict[str, str]:
+    """{path: package} of every file the named installed Debian packages own (dpkg's ``<package>.list``, also
+    ``<package>:<arch>.list``); {} where dpkg keeps no such lists."""
+    owned: dict[str, str] = {}
+    for pkg in packages:
+        folder = Path(DPKG_INFO if info_dir is None else info_dir)
+        for lst in sorted(folder.glob(f"{pkg}.list")) + sorted(folder.glob(f"{pkg}:*.list")):
+            try:
+                for line in lst.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
+                    owned.setdefault(line, pkg)
+            except OSError:
+                continue
+    return owned
+
+
+def package_of(path: PathLike) -> Optional[str]:
+    """The installed Debian package that owns ``path`` (``dpkg-query -S``), or None (no package, or no dpkg)."""
+    import subprocess
+
+    try:
+        r = subprocess.run(["dpkg-query", "-S", str(path)], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in r.stdout.splitlines() if r.returncode == 0 else ():
+        pkgs, _, owned = line.partition(": ")
+        if owned == str(path):
+            return pkgs.split(",")[0].split(":")[0].strip()
+    return None
+
+
+def hydrogen_kits(roots: Sequence[PathLike] = HYDROGEN_DIRS, packages: Optional[Sequence[str]] = None,
+                  extra_kits: Sequence[str] = (), info_dir: Optional[PathLike] = None,
+                  found: Optional[list] = None) -> Iterator[Candidate]:
     """Every layer of every instrument of every ``*/drumkit.xml`` under ``roots``.
 
     Labels come from the instrument's name, then the layer's file name. Old kits (Hydrogen < 0.9.7) put
     ``<filename>`` directly in ``<instrument>``; that is read as a single layer. A kit whose own name is
     an exclusion (the guitar-strum "kit") is excluded whole; unnamed and empty slots are excluded.
+
+    ``packages``: read only the kits whose ``drumkit.xml`` one of these Debian packages installed (dpkg's lists
+    in ``info_dir``), and the kit folders named in ``extra_kits``; any other kit is excluded as
+    :data:`OTHER_PACKAGE`, naming its package. None: every kit (a folder of the user's). ``found``: a list that
+    gets ``{"kit", "folder", "package"}`` for each kit read.
     """
+    owned = package_files(packages, info_dir) if packages is not None else {}
+    missing = set(extra_kits)
     for root in roots:
         root = Path(root)
         if not root.is_dir():
@@ -143,7 +187,21 @@ def hydrogen_kits(roots: Sequence[PathLike] = HYDROGEN_DIRS) -> Iterator[Candida
                 yield from _skipped("hydrogen", safe_text(kit_dir.name), root,
                                     [(kit_dir, f"unreadable folder ({e.strerror or e})")])
                 continue
+            package = owned.get(str(kit_dir / "drumkit.xml"))
+            if packages is not None and package is None and kit_dir.name not in extra_kits:
+                other = package_of(kit_dir / "drumkit.xml")
+                yield Candidate("hydrogen", safe_text(kit_dir.name), "", "", safe_text(str(kit_dir)), None,
+                                f"{OTHER_PACKAGE} (from {'package ' + other if other else 'no Debian package'}, "
+                                f"not {' or '.join(packages)}; --hydrogen-kit {safe_text(kit_dir.name)!r} reads it)")
+                continue
+            missing.discard(kit_dir.name)
+            if found is not None:
+                found.append({"kit": safe_text(kit_dir.name), "folder": safe_text(str(kit_dir)),
+                              "package": package if package is not None else package_of(kit_dir / "drumkit.xml")})
             yield from _hydrogen_kit(kit_dir / "drumkit.xml")
+    if missing:
+        raise FileNotFoundError(f"--hydrogen-kit {', '.join(sorted(missing))}: no such kit folder (with a "
+                                f"drumkit.xml) in {', '.join(str(r) for r in roots)}")
 
 
 def _parse_xml(path: Path) -> ET.Element:
@@ -368,10 +426,14 @@ def drumsynth_presets(root: Optional[PathLike] = None, variants: int = 0, seed: 
 
 def iter_candidates(sources: Iterable[str] = SOURCES, folders: Sequence[PathLike] = (),
                     folder_class: Optional[str] = None, drumsynth_variants: int = 0,
-                    drumsynth_seed: int = 0) -> Iterator[Candidate]:
+                    drumsynth_seed: int = 0, hydrogen_extra: Sequence[str] = (),
+                    kits_read: Optional[list] = None) -> Iterator[Candidate]:
     """Candidates of the named library sources, then of each folder. ``drumsynth_variants`` and
-    ``drumsynth_seed``: jittered variants per DrumSynth preset, and their seed."""
-    table = {"hydrogen": hydrogen_kits, "soundfont": soundfont_kits, "lmms": lmms_samples,
+    ``drumsynth_seed``: jittered variants per DrumSynth preset, and their seed. Hydrogen kits: those of
+    :data:`HYDROGEN_PACKAGES` and the kit folders named in ``hydrogen_extra``; each one read is appended to
+    ``kits_read`` (see :func:`hydrogen_kits`)."""
+    table = {"hydrogen": lambda: hydrogen_kits(HYDROGEN_DIRS, HYDROGEN_PACKAGES, hydrogen_extra, found=kits_read),
+             "soundfont": soundfont_kits, "lmms": lmms_samples,
              "sonicpi": sonicpi_samples,
              "drumsynth": lambda: drumsynth_presets(variants=drumsynth_variants, seed=drumsynth_seed)}
     for name in sources:
