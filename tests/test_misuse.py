@@ -6,6 +6,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neuraldrum import cli
 from neuraldrum.kit import Kit, load_kit, new_kit
@@ -156,3 +158,28 @@ def test_render_refuses_a_midi_file_with_nothing_to_play(bundle_dir, tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith(f"neuraldrum: error: {mid}: {why}") and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_the_web_kit_zip_refuses_a_line_break_in_a_slot_name(engine):
+    from fastapi.testclient import TestClient
+
+    from neuraldrum.web.app import create_app
+
+    kit = new_kit(engine, 0).to_dict()
+    kit["slots"][0]["name"] = "kick\n"
+    with TestClient(create_app(engine)) as c:
+        r = c.post("/api/kit/zip", json=kit)
+    assert r.status_code == 422 and "use 1–64 letters" in r.json()["error"], r.text
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.one_of(st.text(max_size=70),  # and names that are nearly right, ending in a control or space character
+                 st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,8}[\n\r\t\x00 /]{1,2}", fullmatch=True)))
+def test_every_slot_name_accepted_is_safe_in_a_file_name_and_a_line(name):
+    try:
+        Kit.from_dict({"format": "neuraldrum-kit", "version": 1, "slots": [
+            {"name": name, "voice": {"class": "kick", "seed": 1}}]})
+    except ValueError:
+        return
+    assert 1 <= len(name) <= 64 and name == os.path.basename(name) and name not in (".", "..")
+    assert all(ch.isascii() and (ch.isalnum() or ch in "_-.") for ch in name), repr(name)
