@@ -8,6 +8,7 @@ kit JSON back. Skips (with the reason) where Chromium or Playwright is missing; 
 import io
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -26,6 +27,7 @@ from helpers_bundle import random_bundle  # noqa: E402
 from neuraldrum.engine import Engine  # noqa: E402
 from neuraldrum.kit import Kit  # noqa: E402
 from neuraldrum.voice import Voice  # noqa: E402
+from neuraldrum.web import dragbench  # noqa: E402
 from neuraldrum.web.server import bound_url, make_server  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -100,6 +102,55 @@ def test_drag_the_pad_hear_sounds_of_the_right_length(page, engine):
     before = page.evaluate("nd.received")
     page.keyboard.press("ArrowLeft")
     page.wait_for_function(f"nd.received > {before}", timeout=10000)
+
+
+@pytest.fixture
+def probed(browser, url):
+    """A fresh page with the drag probe (requests, sounds, AudioBufferSourceNode.start, pad moves), kit loaded."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.add_init_script(dragbench.PROBE_JS)
+    pg.goto(url)
+    pg.wait_for_function("window.nd && nd.ready && ndKit.slots.every(s => s.buffer) && nd.pendingMoves === 0",
+                         timeout=30000)
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+def test_a_drag_plays_every_sound_newer_than_the_last_played(probed):
+    """At 60 moves a second the server answers many moves after a newer one was sent: each such sound is still
+    played, as long as no newer sound was played before it; an older one never is. Counted outside the page:
+    WebSocket replies against AudioBufferSourceNode.start (matched by their samples)."""
+    pg = probed
+    since = pg.evaluate("performance.now()")
+    dragbench.drag(pg, rate_hz=60, seconds=1.5)
+    pg.wait_for_function("nd.pendingMoves === 0", timeout=30000)
+    probe = pg.evaluate("__probe")
+    fresh = dragbench.fresh_replies(probe, since=since)
+    played = dragbench.starts_matched(probe, since=since)
+    replies = [r for r in probe["replies"] if r["stream"] == "pad" and r["t"] > since]
+    assert len(fresh) >= 3 and None not in played
+    assert [r["id"] for r in played] == [r["id"] for r in fresh], (len(replies), len(fresh), len(played))
+    assert len(fresh) == len(replies) - sum(1 for r in replies if r not in fresh)
+
+
+def test_the_latency_shown_is_every_moves_wait_for_its_sound(probed):
+    """The header's p50/p95 count every move, from the move to the first sound played whose request left after
+    it (its own, or a newer move's that replaced it): the same figures as the probe's timestamps give."""
+    pg = probed
+    dragbench.drag(pg, rate_hz=60, seconds=1.5)
+    pg.wait_for_function("nd.pendingMoves === 0", timeout=30000)
+    probe = pg.evaluate("__probe")
+    lat = dragbench.move_latencies(probe)
+    assert len(lat) == len(probe["moves"]) == pg.evaluate("nd.latencies.length") >= 20
+    m = re.search(r"p50 (\d+) ms · p95 (\d+) ms \(last (\d+) moves\)", pg.locator("#latency").inner_text())
+    assert m, pg.locator("#latency").inner_text()
+    assert int(m.group(3)) == len(lat)
+    for got, p in ((int(m.group(1)), 0.5), (int(m.group(2)), 0.95)):
+        assert abs(got - dragbench.nearest_rank(lat, p)) <= 1.5, (got, p, sorted(lat))
 
 
 def test_page_reads_both_sound_formats(page):
@@ -250,8 +301,9 @@ def test_a_still_pad_is_rendered_again_in_hifi(browser, engine, tmp_path):
         pg = ctx.new_page()
         pg.goto(bound_url(srv))
         pg.wait_for_function("window.nd && window.nd.ready", timeout=30000)
+        pg.wait_for_function("nd.hifi >= 1", timeout=20000)  # the first sound, still: its hi-fi comes first
         drag(pg, steps=10)
-        pg.wait_for_function("nd.hifi >= 1", timeout=20000)
+        pg.wait_for_function("nd.hifi >= 2 && nd.pendingMoves === 0", timeout=20000)
         assert pg.locator("#quality").inner_text() == "hi-fi"
         cur = pg.evaluate("nd.current")  # the current sound is now the hi-fi engine's (to 16-bit rounding)
         v = Voice.from_dict(cur["voice"])
@@ -262,7 +314,7 @@ def test_a_still_pad_is_rendered_again_in_hifi(browser, engine, tmp_path):
         pg.keyboard.press("ArrowLeft")
         pg.wait_for_function(f"nd.received > {before}", timeout=10000)
         assert pg.locator("#quality").inner_text() in ("live", "hi-fi")  # (live at once, hi-fi 250 ms later)
-        pg.wait_for_function("nd.hifi >= 2", timeout=20000)
+        pg.wait_for_function("nd.hifi >= 3", timeout=20000)
         slots = len(engine.classes)  # the first kit: one slot a class, each rendered ahead
         pg.wait_for_function(f"ndKit.stats.rendered >= {slots}", timeout=30000)
         assert pg.evaluate("ndKit.stats.hifi") == pg.evaluate("ndKit.stats.rendered") >= slots

@@ -8,11 +8,13 @@ import { KitView } from "./kit.js";
 
 const $ = (id) => document.getElementById(id);
 const rand31 = () => Math.floor(Math.random() * 2 ** 31);
+// latencies: one per control move, move → the sound that answered it (or a later move's sound that replaced it)
 const nd = (window.nd = { received: 0, played: 0, ended: 0, superseded: 0, hifi: 0, lengths: [], latencies: [], serverMs: [],
-  errors: [] });
+  errors: [], pendingMoves: 0 });
 const HIFI_AFTER_MS = 250; // a pad this long still is rendered again in hi-fi (when the server has it)
 const S = { cls: "kick", start: { kind: "centre", label: "class centre" }, x: 0, y: 0, fine: 0, range: 2, axes: "pca",
-  amount: 0, vseed: rand31(), tune: 0, decay: 0, velocity: 127, current: null, sent: false };
+  amount: 0, vseed: rand31(), tune: 0, decay: 0, velocity: 127, current: null, sent: false,
+  unsent: [], waiting: [], seq: 0 }; // unsent: times of moves no request carries yet; waiting: [seq, time] of sent ones
 let info, live, kit, mapView = null, mapPoints = [], mapHover = -1, mapSel = -1;
 Object.defineProperty(nd, "mapPoints", { get: () => mapPoints.length });
 Object.defineProperty(nd, "current", { get: () => S.current && { voice: S.current.voice, head: Array.from(S.current.samples.slice(0, 2048)) } });
@@ -73,31 +75,47 @@ function syncUI() {
 }
 
 // ------------------------------------------------------------------ live rendering (one request per frame at most)
-function changed(move = true) { // move: a person moved a control (the page's latency counts only those)
+// changed(t): a person moved a control at time t (performance.now() clock; a pointer event's own timeStamp), or
+// changed(null): the sound changed without a move (the page's latency counts only moves). Every move's latency runs
+// from the move to the first sound played (or made ready, with autoplay off) whose request left after the move: its
+// own, or a newer one when the server dropped its own for a newer move.
+function changed(t = performance.now()) {
   clearTimeout(S.hifiTimer);
-  S.move = S.move || move;
+  if (t != null) { S.unsent.push(t); nd.pendingMoves++; }
   if (S.sent) return;
   S.sent = true;
-  requestAnimationFrame(() => { S.sent = false; const m = S.move; S.move = false; renderNow(m); });
+  requestAnimationFrame(() => { S.sent = false; renderNow(); });
 }
 
-async function renderNow(move) {
-  const v = voice();
+function answerMoves(seq, now) { // the sound of request `seq` is out: every move carried by it or before it waited till now
+  let n = 0;
+  while (n < S.waiting.length && S.waiting[n][0] <= seq) nd.latencies.push(now - S.waiting[n++][1]);
+  S.waiting.splice(0, n); nd.pendingMoves -= n;
+  return n;
+}
+
+async function renderNow() {
+  const v = voice(), seq = ++S.seq;
+  for (const t of S.unsent) S.waiting.push([seq, t]);
+  S.unsent = []; clearTimeout(S.hifiTimer);
   S.inFlight = (S.inFlight || 0) + 1;
   let r;
-  try { r = await live.render("pad", v); } catch (e) { message(e.message); return; } finally { S.inFlight--; }
+  try { r = await live.render("pad", v); } catch (e) {
+    message(e.message);
+    const lost = S.waiting.findIndex((w) => w[0] > seq); // moves only this request carried get no sound: not counted
+    nd.pendingMoves -= lost < 0 ? S.waiting.length : lost; S.waiting.splice(0, lost < 0 ? S.waiting.length : lost);
+    return;
+  } finally { S.inFlight--; }
   try {
     if (!r) { nd.superseded++; return; }
     const buffer = makeBuffer(r.samples, r.header.sample_rate);
-    const ms = r.ms; // send → sound ready to play, in this page
     nd.received++; nd.lengths.push(r.samples.length);
-    if (move) { nd.latencies.push(ms); nd.serverMs.push(r.header.render_ms); }
     S.current = { buffer, samples: r.samples, voice: v, map: r.header.map, sr: r.header.sample_rate };
     if ($("autoplay").checked) playCurrent();
-    if (move) showLatency();
-    drawSound(); redrawMap(); showQuality("live");
-    clearTimeout(S.hifiTimer); // (not while a newer move's sound is still coming: that one is what stays)
-    if (info.hifi && !S.inFlight) S.hifiTimer = setTimeout(renderHifi, HIFI_AFTER_MS);
+    if (answerMoves(seq, performance.now())) { nd.serverMs.push(r.header.render_ms); showLatency(); }
+    drawLater(); showQuality("live");
+    clearTimeout(S.hifiTimer); // (not while a newer move's sound is still coming or about to be asked for)
+    if (info.hifi && !S.inFlight && !S.sent) S.hifiTimer = setTimeout(renderHifi, HIFI_AFTER_MS);
   } catch (e) { message(e.message); }
 }
 
@@ -111,7 +129,7 @@ async function renderHifi() {
     if (!r || r.header.quality !== "hifi" || S.current?.voice !== v || S.inFlight) return;
     S.current = { ...S.current, buffer: makeBuffer(r.samples, r.header.sample_rate), samples: r.samples };
     nd.hifi++;
-    drawSound(); showQuality("hifi");
+    drawLater(); showQuality("hifi");
   } catch (e) { /* the live sound stays */ }
 }
 
@@ -132,7 +150,20 @@ function playCurrent() {
 function showLatency() {
   const l = nd.latencies.slice(-200).sort((a, b) => a - b);
   const q = (p) => l[Math.min(l.length - 1, Math.floor(p * l.length))];
-  $("latency").textContent = `move → sound ready: p50 ${q(0.5).toFixed(0)} ms · p95 ${q(0.95).toFixed(0)} ms (last ${l.length})`;
+  $("latency").textContent = `move → sound: p50 ${q(0.5).toFixed(0)} ms · p95 ${q(0.95).toFixed(0)} ms (last ${l.length} moves)`;
+}
+
+// The views follow the sound at most once a frame, and drawing (a spectrogram costs ~10–30 ms) takes at most a
+// quarter of the page's time: during a drag the sounds keep coming and the pad keeps answering.
+const drawing = { pending: false, cost: 0, end: 0 };
+function drawLater() {
+  if (drawing.pending) return;
+  drawing.pending = true;
+  setTimeout(() => requestAnimationFrame(() => {
+    const t = performance.now();
+    drawing.pending = false; drawSound(); redrawMap();
+    drawing.end = performance.now(); drawing.cost = drawing.end - t;
+  }), Math.max(0, drawing.end + 3 * drawing.cost - performance.now()));
 }
 
 function drawSound() {
@@ -142,15 +173,15 @@ function drawSound() {
 }
 
 // ------------------------------------------------------------------ the XY pad
-function setXY(x, y) {
+function setXY(x, y, t) {
   S.x = Math.round(Math.max(-1, Math.min(1, x)) * 100) / 100;
   S.y = Math.round(Math.max(-1, Math.min(1, y)) * 100) / 100;
-  syncUI(); changed();
+  syncUI(); changed(t);
 }
 
 function wirePad() {
   const pad = $("pad");
-  const at = (e) => { const r = pad.getBoundingClientRect(); setXY(2 * (e.clientX - r.left) / r.width - 1, 1 - 2 * (e.clientY - r.top) / r.height); };
+  const at = (e) => { const r = pad.getBoundingClientRect(); setXY(2 * (e.clientX - r.left) / r.width - 1, 1 - 2 * (e.clientY - r.top) / r.height, e.timeStamp); };
   pad.addEventListener("pointerdown", (e) => { audio(); pad.setPointerCapture(e.pointerId); pad.focus(); at(e); });
   pad.addEventListener("pointermove", (e) => { if (pad.hasPointerCapture(e.pointerId)) at(e); });
   pad.addEventListener("keydown", (e) => {
@@ -366,7 +397,7 @@ async function main() {
   S.cls = info.classes.includes("snare") ? "snare" : info.classes[0];
   wireControls(); wirePad(); wireKit(); wireMap(); syncUI();
   window.addEventListener("resize", () => { drawSound(); redrawMap(); });
-  changed(false);
+  changed(null);
   loadMap();
   try { await kit.load(await api("/api/kit/new", { seed: rand31() })); } catch (e) { message(e.message); }
   nd.ready = true;
