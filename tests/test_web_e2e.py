@@ -256,13 +256,75 @@ def test_latent_map_hear_load_and_drop(page, engine, tmp_path):
 
 
 def test_phone_width_has_no_sideways_scroll(browser, url):
+    """At phone width the XY pad and every kit pad are on the first screen, the sequencer's cells are finger-sized
+    (its box scrolls sideways, the page does not)."""
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     pg = ctx.new_page()
     pg.goto(url)
-    pg.wait_for_function("window.nd && window.nd.ready", timeout=30000)
+    pg.wait_for_function("window.nd && window.nd.ready && ndKit.slots.length === 11", timeout=30000)
     assert pg.evaluate("document.documentElement.scrollWidth") <= 390
     box = pg.locator("#pad").bounding_box()
-    assert box["width"] > 200
+    assert box["width"] > 200 and box["y"] + box["height"] <= 844
+    for k in range(11):
+        b = pg.locator("#pads .pad").nth(k).bounding_box()
+        assert b["y"] + b["height"] <= 844 and b["x"] >= 0 and b["x"] + b["width"] <= 390, (k, b)
+    cell = pg.locator("#seq button").first.bounding_box()
+    assert cell["width"] >= 36 and cell["height"] >= 36, cell
+    ctx.close()
+
+
+def test_the_selected_slot_and_the_focused_one_look_different(page):
+    page.wait_for_function("ndKit.slots.length === 11")
+    page.locator("#pads .pad").nth(0).click()
+    page.locator("#pads .pad").nth(0).focus()
+    page.keyboard.press("Tab")  # keyboard focus on slot 2, slot 1 stays selected
+    style = ("(el) => { const s = getComputedStyle(el); return [s.outlineStyle, s.outlineColor, s.backgroundImage,"
+             " s.borderColor, s.boxShadow]; }")
+    sel, foc = (page.locator("#pads .pad").nth(k).evaluate(style) for k in (0, 1))
+    plain = page.locator("#pads .pad").nth(2).evaluate(style)
+    assert page.evaluate("document.activeElement === document.querySelectorAll('#pads .pad')[1]")
+    assert sel != plain and foc != plain and sel != foc
+    assert foc[0] == "dashed" and sel[0] == "none"  # focus: a dashed outline; selected: no outline,
+    assert sel[2] != "none" and foc[2] == "none"  # but a filled tab of its own
+    assert page.locator("#pads .pad").nth(0).get_attribute("aria-current") == "true"
+
+
+CHOKE_PROBE = """
+(() => {
+  const srcs = (window.__srcs = []);
+  const start = AudioBufferSourceNode.prototype.start, stop = AudioBufferSourceNode.prototype.stop;
+  AudioBufferSourceNode.prototype.start = function (when = 0, ...a) { this.__t0 = when; srcs.push(this); return start.call(this, when, ...a); };
+  AudioBufferSourceNode.prototype.stop = function (when = 0) { this.__t1 = when; return stop.call(this, when); };
+})();
+"""
+
+
+def test_the_sequencer_chokes_a_ringing_open_hat(browser, url):
+    """The default beat's open hat (step 15) is cut by the next closed hat (step 1 of the next bar): its source
+    stops 3 ms after that closed hat starts, on the audio clock; a closed-hat sound in the snare slot chokes
+    nothing (it plays as the snare)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = ctx.new_page()
+    pg.add_init_script(CHOKE_PROBE)
+    pg.goto(url)
+    pg.wait_for_function("window.nd && nd.ready && ndKit.slots.length === 11 && ndKit.slots.every(s => s.buffer)",
+                         timeout=30000)
+    pg.fill("#tempo", "240")
+    pg.evaluate("__srcs.length = 0")
+    pg.click("#seq-play")
+    pg.wait_for_function("ndKit.step >= 4 && __srcs.some(s => s.buffer === ndKit.slots[ndKit.slots.findIndex("
+                         "x => x.name === 'hh_open')].buffer) && ndKit.stats.hits > 20", timeout=30000)
+    pg.click("#seq-play")
+    got = pg.evaluate("""() => { const idx = (n) => ndKit.slots.findIndex((s) => s.name === n);
+        const of = (n) => __srcs.filter((s) => s.buffer === ndKit.slots[idx(n)].buffer).map((s) => [s.__t0, s.__t1 ?? null]);
+        return {open: of('hh_open'), closed: of('hh_closed'), snare: of('snare')}; }""")
+    closed = sorted(t0 for t0, _ in got["closed"])
+    assert got["open"], "the open hat played"
+    for t0, t1 in got["open"]:
+        nxt = [c for c in closed if c > t0]
+        if nxt:  # the next closed hat was scheduled: it cuts this open hat over 3 ms
+            assert t1 is not None and abs(t1 - (nxt[0] + 0.003)) < 1e-6, (t0, t1, nxt[0])
+    assert any(t1 is not None for _, t1 in got["open"])
     ctx.close()
 
 

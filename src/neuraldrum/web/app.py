@@ -40,6 +40,7 @@ from .. import __version__
 from ..engine import QUALITIES, Engine
 from ..export.sfz import kit_sfz
 from ..kit import DEFAULT_NOTES, KIT_FILE, Kit, new_kit, write_kit
+from ..roles import kit_roles
 from ..service import ServiceClosed, ServiceOverloaded, SoundService
 from . import latent_map, uploads
 from .limits import BodyLimit, SameOrigin
@@ -148,7 +149,8 @@ def kit_zip(engine: Engine, kit: Kit) -> bytes:
     with tempfile.TemporaryDirectory(prefix="neuraldrum-kit-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a kit made with another model: its sounds differ, as the page says
         folder = write_kit(engine, kit, Path(tmp) / "kit")
-        sfz = kit_sfz([(f"{s.name}.wav", s.note) for s in kit.slots], kit.name, classes=[s.voice.cls for s in kit.slots])
+        sfz = kit_sfz([(f"{s.name}.wav", s.note) for s in kit.slots], kit.name,
+                      classes=kit_roles(kit, engine.classes))
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for s in kit.slots:
                 z.write(folder / f"{s.name}.wav", f"{s.name}.wav")

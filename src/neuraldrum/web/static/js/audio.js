@@ -14,7 +14,10 @@ export function makeBuffer(samples, sampleRate) {
   return b;
 }
 
-// Play a buffer at `when` (AudioContext time; now when 0) with linear gain. Returns the source node.
+export const CHOKE_FADE_S = 0.003; // a choked sound fades out over 3 ms (no click), as the MIDI renderer's mixer
+
+// Play a buffer at `when` (AudioContext time; now when 0) with linear gain. Returns the source node; its
+// choke(t) fades it out from time t over CHOKE_FADE_S and stops it.
 export function play(buffer, gain = 1, when = 0) {
   const a = audio();
   const src = a.createBufferSource();
@@ -22,7 +25,13 @@ export function play(buffer, gain = 1, when = 0) {
   const g = a.createGain();
   g.gain.value = gain;
   src.connect(g).connect(a.destination);
-  src.start(when || a.currentTime);
+  const t0 = when || a.currentTime;
+  src.start(t0);
+  src.choke = (t) => {
+    t = Math.max(t, t0);
+    g.gain.setValueAtTime(gain, t); g.gain.linearRampToValueAtTime(0, t + CHOKE_FADE_S);
+    try { src.stop(t + CHOKE_FADE_S); } catch (e) { /* already stopped */ }
+  };
   return src;
 }
 

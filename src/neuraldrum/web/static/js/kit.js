@@ -7,6 +7,8 @@ const KEYS = ["Digit1", "Digit2", "Digit3", "Digit4", "Digit5", "Digit6", "Digit
 const KEY_LABELS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "-"];
 const STEPS = 16;
 const BEAT = { kick: [0, 7, 8], snare: [4, 12], clap: [12], hh_closed: [0, 2, 4, 6, 8, 10, 12, 14], hh_open: [14] };
+// role → the roles whose ringing sounds it cuts (a hi-hat is one instrument), as neuraldrum.roles.CHOKES
+const CHOKES = { hh_closed: ["hh_open"], hh_open: ["hh_open"] };
 
 export class KitView {
   constructor(live, info, onError) {
@@ -15,15 +17,20 @@ export class KitView {
     this.pads = document.getElementById("pads"); this.grid = document.getElementById("seq");
     this.tempo = document.getElementById("tempo"); this.swing = document.getElementById("swing");
     this.timer = null; this.step = 0; this.focus = [0, 0];
-    this.stats = { hits: 0, rendered: 0, hifi: 0 };
+    this.stats = { hits: 0, rendered: 0, hifi: 0, choked: 0 };
+    this.ringing = new Map(); // role → sources that may still ring (for the choke)
   }
+
+  // A slot's role: the class it is named after (a closed-hat sound in the "snare" slot plays as the snare, on the
+  // snare's key, in no choke group), else its sound's class. The SFZ export and the MIDI renderer use the same rule.
+  role(k) { const s = this.slots[k]; return this.info.classes.includes(s.name) ? s.name : s.voice.class; }
 
   load(kit) {
     this.meta = { name: kit.name || "kit", sample_rate: kit.sample_rate, model: kit.model || {}, info: kit.info || {} };
     const old = this.pattern;
     this.slots = kit.slots.map((s) => ({ name: s.name, note: s.note ?? null, voice: s.voice, buffer: null }));
     this.pattern = this.slots.map((s, k) => old[k] && old.length === this.slots.length ? old[k]
-      : Array.from({ length: STEPS }, (_, i) => (BEAT[s.voice.class] || []).includes(i)));
+      : Array.from({ length: STEPS }, (_, i) => (BEAT[this.role(k)] || []).includes(i)));
     this.selected = Math.min(this.selected, this.slots.length - 1);
     this.buildPads(); this.buildGrid();
     return Promise.all(this.slots.map((_, k) => this.renderSlot(k)));
@@ -50,7 +57,16 @@ export class KitView {
   hit(k, gain = 1, when = 0) {
     const s = this.slots[k];
     if (!s || !s.buffer) return false;
-    play(s.buffer, gain, when);
+    const t = when || audio().currentTime, role = this.role(k);
+    for (const g of CHOKES[role] || []) {
+      for (const src of this.ringing.get(g) || []) { src.choke(t); this.stats.choked++; }
+      this.ringing.set(g, []);
+    }
+    const src = play(s.buffer, gain, t);
+    if (Object.values(CHOKES).some((gs) => gs.includes(role))) {
+      this.ringing.set(role, [...(this.ringing.get(role) || []), src]);
+      src.addEventListener("ended", () => this.ringing.set(role, (this.ringing.get(role) || []).filter((x) => x !== src)));
+    }
     this.stats.hits++;
     const el = this.pads.children[k], delay = when ? Math.max(0, (when - audio().currentTime) * 1000) : 0;
     setTimeout(() => { el.classList.add("hit"); setTimeout(() => el.classList.remove("hit"), 90); }, delay);
@@ -59,7 +75,10 @@ export class KitView {
 
   select(k) {
     this.selected = k;
-    [...this.pads.children].forEach((el, i) => { el.classList.toggle("selected", i === k); });
+    [...this.pads.children].forEach((el, i) => {
+      el.classList.toggle("selected", i === k);
+      if (i === k) el.setAttribute("aria-current", "true"); else el.removeAttribute("aria-current");
+    });
   }
 
   // ------------------------------------------------------------------ pads
@@ -76,12 +95,13 @@ export class KitView {
 
   updatePad(k) {
     const s = this.slots[k], b = this.pads.children[k];
-    const key = KEY_LABELS[k], cls = s.voice.class;
+    const key = KEY_LABELS[k], cls = s.voice.class, role = this.role(k);
     b.innerHTML = "";
     const nm = document.createElement("span"); nm.className = "nm"; nm.textContent = s.name;
     const meta = document.createElement("span"); meta.className = "meta";
-    meta.textContent = [cls !== s.name ? cls : "", s.note != null ? `note ${s.note}` : "", key ? `key ${key}` : ""]
-      .filter(Boolean).join(" · ");
+    meta.textContent = [cls !== s.name ? (role === s.name ? `${cls} sound` : cls) : "", s.note != null ? `note ${s.note}` : "",
+      key ? `key ${key}` : ""].filter(Boolean).join(" · ");
+    b.title = role !== cls ? `plays as ${role} (its key, its choke group) with a ${cls} sound` : "";
     b.append(nm, meta);
     b.setAttribute("aria-label", `${s.name} (${cls})${key ? `, key ${key}` : ""}${s.note != null ? `, MIDI note ${s.note}` : ""}`);
   }

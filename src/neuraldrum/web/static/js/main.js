@@ -363,7 +363,12 @@ function wireKit() {
   kit = new KitView(live, info, message);
   window.ndKit = kit;
   $("kit-new").addEventListener("click", async () => { try { await kit.load(await api("/api/kit/new", { seed: rand31() })); } catch (e) { message(e.message); } });
-  $("to-slot").addEventListener("click", () => kit.setVoice(kit.selected, voice()));
+  $("to-slot").addEventListener("click", () => {
+    const k = kit.selected, v = voice(), role = kit.role(k), name = kit.slots[k].name;
+    kit.setVoice(k, v);
+    $("kit-status").textContent = role !== v.class
+      ? `slot ${name} keeps playing as ${role} (its key, its choke group), now with a ${v.class} sound` : `slot ${name}: new sound`;
+  });
   $("from-slot").addEventListener("click", () => { const s = kit.slots[kit.selected]; if (s) loadVoice(s.voice, `slot ${s.name}`); });
   $("kit-zip").addEventListener("click", async () => {
     try { saveBlob(await api("/api/kit/zip", kit.toDict()), `${kit.meta.name}.zip`); } catch (e) { message(e.message); }
