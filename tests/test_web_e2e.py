@@ -385,3 +385,55 @@ def test_a_still_pad_is_rendered_again_in_hifi(browser, engine, tmp_path):
         ctx.close()
         srv.should_exit = True
         th.join(10)
+
+
+def test_mixer_level_pan_mute_solo_choke_and_save_load(browser, url, tmp_path):
+    """Each slot's level and pan reach its sound's gain and pan nodes; mute silences it, solo silences the others;
+    a choke group set by hand (kick with snare) cuts; kit.json keeps the mixer and loads it back; a bad value is
+    refused with the field named."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.add_init_script(CHOKE_PROBE)
+    pg.goto(url)
+    pg.wait_for_function("window.nd && nd.ready && ndKit.slots.length === 11 && ndKit.slots.every(s => s.buffer)",
+                         timeout=30000)
+    row = {n: k for k, n in enumerate(pg.evaluate("ndKit.slots.map(s => s.name)"))}
+    kick, snare, hat = row["kick"], row["snare"], row["hh_closed"]
+    pg.locator(f"#seq input.level >> nth={snare}").fill("0.5")
+    pg.locator(f"#seq input.pan >> nth={snare}").fill("-1")
+    assert pg.evaluate(f"ndKit.hit({snare}) && [ndKit.last.gainNode.gain.value, ndKit.last.panNode.pan.value]") == [0.5, -1]
+    pg.locator(f"#seq button.mute >> nth={kick}").click()
+    assert pg.evaluate(f"ndKit.hit({kick})") is False
+    pg.locator(f"#seq button.mute >> nth={kick}").click()
+    pg.locator(f"#seq button.solo >> nth={hat}").click()
+    assert pg.evaluate(f"[ndKit.hit({kick}), ndKit.hit({hat})]") == [False, True]
+    pg.locator(f"#seq button.solo >> nth={hat}").click()
+    pg.locator(f"#seq select.choke >> nth={kick}").select_option("2")
+    pg.locator(f"#seq select.choke >> nth={snare}").select_option("2")
+    pg.evaluate("__srcs.length = 0")
+    t = pg.evaluate(f"(() => {{ const t = ndKit.last.context.currentTime + 0.2; ndKit.hit({kick}, 1, t);"
+                    f" ndKit.hit({snare}, 1, t + 0.1); return t; }})()")
+    got = pg.evaluate("__srcs.map(s => [s.__t0, s.__t1 ?? null])")
+    assert got[0][0] == pytest.approx(t) and got[0][1] == pytest.approx(t + 0.1 + 0.003)  # the kick, cut by the snare
+    assert got[1][1] is None
+    with pg.expect_download() as dl:
+        pg.click("#kit-json")
+    path = tmp_path / "kit.json"
+    dl.value.save_as(path)
+    d = json.loads(path.read_text())
+    assert d["mixer"]["version"] == 1
+    assert d["mixer"]["slots"]["snare"] == {"level": 0.5, "pan": -1, "mute": False, "solo": False, "choke": 2}
+    assert d["mixer"]["slots"]["hh_open"]["choke"] == 1 and d["mixer"]["slots"]["tom"]["choke"] == 0
+    Kit.from_dict(d)  # still a kit for `neuraldrum kit --from`
+    pg.click("#kit-new")
+    pg.wait_for_function(f"ndKit.mix[{snare}].level === 1", timeout=10000)
+    pg.set_input_files("#kit-file", str(path))
+    pg.wait_for_function(f"ndKit.mix[{snare}].level === 0.5 && ndKit.slots.every(s => s.buffer)", timeout=20000)
+    assert pg.locator(f"#seq input.pan >> nth={snare}").input_value() == "-1"
+    assert pg.locator(f"#seq select.choke >> nth={kick}").input_value() == "2"
+    d["mixer"]["slots"]["snare"]["pan"] = 3
+    path.write_text(json.dumps(d))
+    pg.set_input_files("#kit-file", str(path))
+    pg.wait_for_function("nd.errors.length > 0", timeout=10000)
+    assert "mixer.slots.snare.pan: 3" in pg.evaluate("nd.errors.at(-1)")
+    ctx.close()

@@ -16,15 +16,17 @@ export function makeBuffer(samples, sampleRate) {
 
 export const CHOKE_FADE_S = 0.003; // a choked sound fades out over 3 ms (no click), as the MIDI renderer's mixer
 
-// Play a buffer at `when` (AudioContext time; now when 0) with linear gain. Returns the source node; its
-// choke(t) fades it out from time t over CHOKE_FADE_S and stops it.
-export function play(buffer, gain = 1, when = 0) {
+// Play a buffer at `when` (AudioContext time; now when 0) with linear gain and a stereo pan (-1 left … 1 right).
+// Returns the source node (its gain and pan nodes as .gainNode, .panNode); its choke(t) fades it out from time t
+// over CHOKE_FADE_S and stops it.
+export function play(buffer, gain = 1, when = 0, pan = 0) {
   const a = audio();
   const src = a.createBufferSource();
   src.buffer = buffer;
-  const g = a.createGain();
-  g.gain.value = gain;
-  src.connect(g).connect(a.destination);
+  const g = a.createGain(), p = a.createStereoPanner();
+  g.gain.value = gain; p.pan.value = pan;
+  src.connect(g).connect(p).connect(a.destination);
+  src.gainNode = g; src.panNode = p;
   const t0 = when || a.currentTime;
   src.start(t0);
   src.choke = (t) => {

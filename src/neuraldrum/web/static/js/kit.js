@@ -7,28 +7,54 @@ const KEYS = ["Digit1", "Digit2", "Digit3", "Digit4", "Digit5", "Digit6", "Digit
 const KEY_LABELS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "-"];
 const STEPS = 16;
 const BEAT = { kick: [0, 7, 8], snare: [4, 12], clap: [12], hh_closed: [0, 2, 4, 6, 8, 10, 12, 14], hh_open: [14] };
-// role → the roles whose ringing sounds it cuts (a hi-hat is one instrument), as neuraldrum.roles.CHOKES
-const CHOKES = { hh_closed: ["hh_open"], hh_open: ["hh_open"] };
+// The mixer: per slot level (linear gain 0–1.5), pan (-1…1), mute, solo and choke group (0: none, 1–4: a hit
+// cuts every ringing sound of its group over 3 ms). The hats share group 1 by default. Saved in kit.json as
+// {"mixer": {"version": 1, "slots": {name: {...}}}}; a kit without it gets the defaults.
+const MIXER_VERSION = 1, CHOKE_GROUPS = 4;
+const defaultMix = (role) => ({ level: 1, pan: 0, mute: false, solo: false, choke: role === "hh_open" || role === "hh_closed" ? 1 : 0 });
+
+// One slot's mixer settings from kit.json, checked: a bad one is an Error naming the field.
+export function readMix(d, where, role) {
+  const m = defaultMix(role);
+  if (d === undefined) return m;
+  if (typeof d !== "object" || d === null || Array.isArray(d)) throw new Error(`${where}: not an object`);
+  for (const [k, v] of Object.entries(d)) {
+    const bad = () => new Error(`${where}.${k}: ${JSON.stringify(v)} is not allowed`);
+    if (k === "level") { if (typeof v !== "number" || !(v >= 0 && v <= 1.5)) throw bad(); m.level = v; }
+    else if (k === "pan") { if (typeof v !== "number" || !(v >= -1 && v <= 1)) throw bad(); m.pan = v; }
+    else if (k === "mute" || k === "solo") { if (typeof v !== "boolean") throw bad(); m[k] = v; }
+    else if (k === "choke") { if (!Number.isInteger(v) || v < 0 || v > CHOKE_GROUPS) throw bad(); m.choke = v; }
+    else throw new Error(`${where}: unknown field ${JSON.stringify(k)}`);
+  }
+  return m;
+}
 
 export class KitView {
   constructor(live, info, onError) {
     this.live = live; this.info = info; this.onError = onError;
-    this.meta = {}; this.slots = []; this.pattern = []; this.selected = 0;
+    this.meta = {}; this.slots = []; this.pattern = []; this.mix = []; this.selected = 0;
     this.pads = document.getElementById("pads"); this.grid = document.getElementById("seq");
     this.tempo = document.getElementById("tempo"); this.swing = document.getElementById("swing");
     this.timer = null; this.step = 0; this.focus = [0, 0];
     this.stats = { hits: 0, rendered: 0, hifi: 0, choked: 0 };
-    this.ringing = new Map(); // role → sources that may still ring (for the choke)
+    this.ringing = new Map(); // choke group → sources that may still ring
   }
 
   // A slot's role: the class it is named after (a closed-hat sound in the "snare" slot plays as the snare, on the
   // snare's key, in no choke group), else its sound's class. The SFZ export and the MIDI renderer use the same rule.
   role(k) { const s = this.slots[k]; return this.info.classes.includes(s.name) ? s.name : s.voice.class; }
+  // (readMix's defaults use the same rule before the slots are in place)
 
-  load(kit) {
+  // kit: the server's canonical kit; mixer: the "mixer" section of the kit.json it came from (if any)
+  load(kit, mixer) {
+    if (mixer !== undefined && (typeof mixer !== "object" || mixer === null || mixer.version !== MIXER_VERSION))
+      throw new Error(`kit.json: mixer: version ${JSON.stringify(mixer?.version)} is not supported (this page reads ${MIXER_VERSION})`);
+    const ms = mixer?.slots || {}, role = (s) => this.info.classes.includes(s.name) ? s.name : s.voice.class;
+    const mix = kit.slots.map((s) => readMix(ms[s.name], `kit.json: mixer.slots.${s.name}`, role(s))); // before any change
     this.meta = { name: kit.name || "kit", sample_rate: kit.sample_rate, model: kit.model || {}, info: kit.info || {} };
     const old = this.pattern;
     this.slots = kit.slots.map((s) => ({ name: s.name, note: s.note ?? null, voice: s.voice, buffer: null }));
+    this.mix = mix; this.ringing = new Map();
     this.pattern = this.slots.map((s, k) => old[k] && old.length === this.slots.length ? old[k]
       : Array.from({ length: STEPS }, (_, i) => (BEAT[this.role(k)] || []).includes(i)));
     this.selected = Math.min(this.selected, this.slots.length - 1);
@@ -38,8 +64,11 @@ export class KitView {
 
   toDict() {
     return { format: "neuraldrum-kit", version: 1, ...this.meta,
-      slots: this.slots.map((s) => ({ name: s.name, ...(s.note == null ? {} : { note: s.note }), voice: s.voice })) };
+      slots: this.slots.map((s) => ({ name: s.name, ...(s.note == null ? {} : { note: s.note }), voice: s.voice })),
+      mixer: { version: MIXER_VERSION, slots: Object.fromEntries(this.slots.map((s, k) => [s.name, { ...this.mix[k] }])) } };
   }
+
+  audible(k) { const m = this.mix[k]; return !m.mute && (m.solo || !this.mix.some((x) => x.solo)); }
 
   async renderSlot(k) {
     const s = this.slots[k], el = this.pads.children[k];
@@ -55,18 +84,19 @@ export class KitView {
   setVoice(k, voice) { this.slots[k].voice = voice; this.updatePad(k); return this.renderSlot(k); }
 
   hit(k, gain = 1, when = 0) {
-    const s = this.slots[k];
-    if (!s || !s.buffer) return false;
-    const t = when || audio().currentTime, role = this.role(k);
-    for (const g of CHOKES[role] || []) {
+    const s = this.slots[k], m = this.mix[k];
+    if (!s || !s.buffer || !this.audible(k)) return false;
+    const t = when || audio().currentTime, g = m.choke;
+    if (g) { // a hit cuts every ringing sound of its choke group
       for (const src of this.ringing.get(g) || []) { src.choke(t); this.stats.choked++; }
       this.ringing.set(g, []);
     }
-    const src = play(s.buffer, gain, t);
-    if (Object.values(CHOKES).some((gs) => gs.includes(role))) {
-      this.ringing.set(role, [...(this.ringing.get(role) || []), src]);
-      src.addEventListener("ended", () => this.ringing.set(role, (this.ringing.get(role) || []).filter((x) => x !== src)));
+    const src = play(s.buffer, gain * m.level, t, m.pan);
+    if (g) {
+      this.ringing.set(g, [...(this.ringing.get(g) || []), src]);
+      src.addEventListener("ended", () => this.ringing.set(g, (this.ringing.get(g) || []).filter((x) => x !== src)));
     }
+    this.last = src;
     this.stats.hits++;
     const el = this.pads.children[k], delay = when ? Math.max(0, (when - audio().currentTime) * 1000) : 0;
     setTimeout(() => { el.classList.add("hit"); setTimeout(() => el.classList.remove("hit"), 90); }, delay);
@@ -138,7 +168,7 @@ export class KitView {
     const cells = [];
     this.slots.forEach((s, k) => {
       const lab = document.createElement("span"); lab.className = "lab"; lab.textContent = s.name;
-      cells.push(lab);
+      cells.push(lab, ...this.mixerCells(k, "pre"));
       for (let i = 0; i < STEPS; i++) {
         const b = document.createElement("button");
         b.type = "button"; b.className = i % 4 === 0 ? "beat" : "";
@@ -149,8 +179,36 @@ export class KitView {
         b.addEventListener("keydown", (e) => this.gridKey(e, k, i));
         cells.push(b);
       }
+      cells.push(...this.mixerCells(k, "post"));
     });
     this.grid.replaceChildren(...cells);
+  }
+
+  // A row's mixer: mute and solo before the steps ("pre"), level, pan and choke group after them ("post").
+  mixerCells(k, where) {
+    const s = this.slots[k], m = this.mix[k];
+    const toggle = (key, text, title) => {
+      const b = document.createElement("button");
+      b.type = "button"; b.className = `mx ${key}`; b.textContent = text; b.title = title;
+      b.setAttribute("aria-label", `${title}: ${s.name}`); b.setAttribute("aria-pressed", String(m[key]));
+      b.addEventListener("click", () => { m[key] = !m[key]; b.setAttribute("aria-pressed", String(m[key])); });
+      return b;
+    };
+    if (where === "pre") return [toggle("mute", "M", "mute"), toggle("solo", "S", "solo")];
+    const range = (key, min, max, step, title) => {
+      const r = document.createElement("input");
+      Object.assign(r, { type: "range", min, max, step, value: m[key], title });
+      r.className = `mx ${key}`; r.setAttribute("aria-label", `${title}: ${s.name}`);
+      r.addEventListener("input", () => { m[key] = Number(r.value); });
+      return r;
+    };
+    const choke = document.createElement("select");
+    choke.className = "mx choke"; choke.title = "choke group: a hit cuts the ringing sounds of its group";
+    choke.setAttribute("aria-label", `choke group: ${s.name}`);
+    choke.replaceChildren(...Array.from({ length: CHOKE_GROUPS + 1 }, (_, g) => new Option(g ? `choke ${g}` : "–", g)));
+    choke.value = String(m.choke);
+    choke.addEventListener("change", () => { m.choke = Number(choke.value); });
+    return [range("level", 0, 1.5, 0.01, "level"), range("pan", -1, 1, 0.01, "pan"), choke];
   }
 
   cell(k, i) { return this.grid.querySelector(`button[data-k="${k}"][data-i="${i}"]`); }

@@ -382,7 +382,7 @@ function wireKit() {
       try { d = JSON.parse(await f.text()); } catch (err) { throw new Error(`${f.name}: not valid JSON`); }
       const k = await api("/api/kit/check", d);
       if (!k.same_model) message(`${f.name} was made with another model: its sounds will differ here`);
-      await kit.load(k);
+      await kit.load(k, d.mixer);
     } catch (err) { message(err.message); }
   });
   $("midi").addEventListener("click", () => kit.enableMidi((t) => { $("midi-status").textContent = t; }));
