@@ -437,3 +437,58 @@ def test_mixer_level_pan_mute_solo_choke_and_save_load(browser, url, tmp_path):
     pg.wait_for_function("nd.errors.length > 0", timeout=10000)
     assert "mixer.slots.snare.pan: 3" in pg.evaluate("nd.errors.at(-1)")
     ctx.close()
+
+
+def test_patterns_accents_32_steps_and_chain_survive_save_and_load(browser, url, tmp_path):
+    """A step cycles hit → accent → off; 32 steps repeat the bar; pattern B starts as a copy of A; the chain plays
+    A then B with each step's velocity as (v/127)²; kit.json keeps it all (in the format neuraldrum.beat reads)
+    and load kit.json brings it back."""
+    from neuraldrum.beat import check_patterns
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.add_init_script(CHOKE_PROBE)
+    pg.goto(url)
+    pg.wait_for_function("window.nd && nd.ready && ndKit.slots.length === 11 && ndKit.slots.every(s => s.buffer)",
+                         timeout=30000)
+    names = pg.evaluate("ndKit.slots.map(s => s.name)")
+    kick, snare = names.index("kick"), names.index("snare")
+    cell = lambda k, i: pg.locator(f'#seq button[data-k="{k}"][data-i="{i}"]')  # noqa: E731
+    cell(kick, 1).click()
+    cell(kick, 1).click()
+    assert cell(kick, 1).get_attribute("aria-label").endswith("accent")
+    pg.select_option("#steps", "32")
+    assert pg.locator(f'#seq button[data-k="{kick}"][data-i]').count() == 32
+    assert cell(kick, 17).get_attribute("aria-label").endswith("accent")  # the bar repeated
+    pg.locator("#pat-buttons button", has_text="B").click()
+    pg.click("#seq-clear")
+    cell(snare, 0).click()
+    pg.fill("#chain", "a b")
+    pg.locator("#chain").dispatch_event("change")
+    with pg.expect_download() as dl:
+        pg.click("#kit-json")
+    path = tmp_path / "kit.json"
+    dl.value.save_as(path)
+    d = json.loads(path.read_text())
+    p = check_patterns(d["patterns"], names)
+    assert p["steps"] == 32 and p["chain"] == ["A", "B"] and p["tempo"] == 110
+    assert p["patterns"]["A"]["kick"][1] == p["patterns"]["A"]["kick"][17] == 127
+    assert p["patterns"]["B"]["snare"] == [100] + [0] * 31 and not any(p["patterns"]["B"]["kick"])
+    pg.click("#kit-new")
+    pg.select_option("#steps", "16")
+    pg.wait_for_function("ndKit.beat.steps === 16")
+    pg.set_input_files("#kit-file", str(path))
+    pg.wait_for_function("ndKit.beat.steps === 32 && ndKit.slots.every(s => s.buffer)", timeout=20000)
+    assert pg.evaluate("ndKit.toDict().patterns") == d["patterns"]
+    assert pg.locator("#chain").input_value() == "A B"
+    # play the chain: A's accent at full gain, its hits at (100/127)², then B's snare
+    pg.fill("#tempo", "240")
+    pg.evaluate("__srcs.length = 0")
+    pg.click("#seq-play")
+    pg.wait_for_function("ndKit.chainPos === 1 && ndKit.step > 2", timeout=30000)
+    pg.click("#seq-play")
+    got = pg.evaluate("__srcs.map(s => [ndKit.slots.findIndex(x => x.buffer === s.buffer), s.gainNode.gain.value])")
+    gains = {round(g, 4) for k, g in got if k == kick}
+    assert gains == {1.0, round((100 / 127) ** 2, 4)}
+    assert [k for k, _ in got].count(snare) >= 1
+    ctx.close()

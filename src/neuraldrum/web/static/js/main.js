@@ -382,7 +382,7 @@ function wireKit() {
       try { d = JSON.parse(await f.text()); } catch (err) { throw new Error(`${f.name}: not valid JSON`); }
       const k = await api("/api/kit/check", d);
       if (!k.same_model) message(`${f.name} was made with another model: its sounds will differ here`);
-      await kit.load(k, d.mixer);
+      await kit.load(k, d.mixer, d.patterns);
     } catch (err) { message(err.message); }
   });
   $("midi").addEventListener("click", () => kit.enableMidi((t) => { $("midi-status").textContent = t; }));
@@ -393,6 +393,10 @@ function wireKit() {
     e.target.textContent = kit.playing ? "stop beat" : "play beat";
   });
   $("seq-clear").addEventListener("click", () => kit.clear());
+  $("steps").addEventListener("change", (e) => kit.setSteps(Number(e.target.value)));
+  $("chain").addEventListener("change", (e) => {
+    try { kit.setChain(e.target.value); } catch (err) { message(err.message); e.target.value = kit.beat.chain.join(" "); }
+  });
   $("swing").addEventListener("input", (e) => { $("swing-out").value = `${e.target.value} %`; });
 }
 
