@@ -621,3 +621,16 @@ def test_served_websocket_declines_compression(engine):
     finally:
         srv.should_exit = True
         th.join(10)
+
+
+def test_beat_export_refuses_a_kit_without_a_good_beat(client):
+    kit = client.post("/api/kit/new", json={"seed": 5}).json()
+    r = client.post("/api/beat/mid", json=kit)
+    assert r.status_code == 422 and "no patterns section" in r.json()["error"]
+    kit["patterns"] = {"version": 1, "tempo": 120, "swing": 0, "steps": 16, "chain": ["A"],
+                       "patterns": {"A": {"kick": [100] + [0] * 15, "nope": [0] * 16}}}
+    r = client.post("/api/beat/wav", json=kit)
+    assert r.status_code == 422 and "patterns.patterns.A.nope: the kit has no slot" in r.json()["error"]
+    del kit["patterns"]["patterns"]["A"]["nope"]
+    r = client.post("/api/beat/mid", json=kit)
+    assert r.status_code == 200 and r.content[:4] == b"MThd"

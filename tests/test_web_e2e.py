@@ -492,3 +492,48 @@ def test_patterns_accents_32_steps_and_chain_survive_save_and_load(browser, url,
     assert gains == {1.0, round((100 / 127) ** 2, 4)}
     assert [k for k, _ in got].count(snare) >= 1
     ctx.close()
+
+
+def test_the_exported_beat_wav_is_neuraldrum_render_of_its_midi(browser, url, engine, tmp_path):
+    """export beat MIDI: the chain's hits on the slots' GM notes, channel 10, swing as played; export beat WAV: the
+    same samples `neuraldrum render --kit kit.json beat.mid` writes (hat choke included)."""
+    import mido
+
+    from neuraldrum import cli
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.goto(url)
+    pg.wait_for_function("window.nd && nd.ready && ndKit.slots.length === 11 && ndKit.slots.every(s => s.buffer)",
+                         timeout=30000)
+    pg.fill("#chain", "A A")
+    pg.locator("#chain").dispatch_event("change")
+    pg.fill("#tempo", "150")
+    pg.locator("#swing").fill("30")
+    clap = pg.evaluate("ndKit.slots.findIndex(s => s.name === 'clap')")
+    pg.locator(f"#seq button.mute >> nth={clap}").click()
+    got = {}
+    for name, button in (("beat.mid", "#beat-mid"), ("beat.wav", "#beat-wav"), ("kit.json", "#kit-json")):
+        with pg.expect_download(timeout=60000) as dl:
+            pg.click(button)
+        got[name] = tmp_path / name
+        dl.value.save_as(got[name])
+    ctx.close()
+    mid = mido.MidiFile(str(got["beat.mid"]))
+    assert mid.ticks_per_beat == 960 and round(mido.tempo2bpm(mid.tracks[0][0].tempo)) == 150
+    t, on = 0, []
+    for msg in mid.tracks[0]:
+        t += msg.time
+        if msg.type == "note_on":
+            on.append((t, msg.note, msg.velocity, msg.channel))
+    assert {c for *_, c in on} == {9} and 39 not in {n for _, n, _, _ in on}  # channel 10; the clap is muted
+    kicks = [tt for tt, n, _, _ in on if n == 36]
+    assert kicks == [0, 7 * 240 + 24, 8 * 240, 16 * 240, 23 * 240 + 24, 24 * 240]  # steps 0, 7 (late: swing), 8
+    assert {v for _, n, v, _ in on if n == 36} == {100}
+    out = tmp_path / "render.wav"
+    assert cli.main(["render", str(got["beat.mid"]), "-o", str(out), "--kit", str(got["kit.json"]),
+                     "--model", str(engine.bundle.path)]) == 0
+    a, sra = sf.read(got["beat.wav"], dtype="int16")
+    b, srb = sf.read(out, dtype="int16")
+    assert sra == srb and a.shape == b.shape and np.array_equal(a, b)
+    assert np.abs(a).max() > 1000, "the beat is not silence"

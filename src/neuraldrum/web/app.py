@@ -316,6 +316,44 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{fname}"'})
 
+    @app.post("/api/beat/mid", summary="A kit's beat (its patterns and mixer sections) as a General MIDI file",
+              response_class=Response, responses={200: {"content": {"audio/midi": {}}}})
+    async def beat_mid(kit: Any = Body(...)):
+        return await beat_file("mid", kit)
+
+    @app.post("/api/beat/wav", summary="A kit's beat rendered with the kit: its MIDI file as `neuraldrum render` "
+              "plays it (16-bit WAV)", response_class=Response, responses={200: {"content": {"audio/wav": {}}}})
+    async def beat_wav(kit: Any = Body(...)):
+        return await beat_file("wav", kit)
+
+    async def beat_file(fmt: str, kit: Any) -> Response:
+        from ..beat import beat_midi
+
+        k = checked_kit(kit)
+        try:
+            if not isinstance(kit.get("patterns"), dict):
+                raise ValueError("kit: no patterns section: nothing to play")
+            mid = beat_midi(k, kit["patterns"], kit.get("mixer"))
+        except ValueError as e:
+            raise bad(e) from None
+        fname = _filename(k.name, "beat")
+        if fmt == "mid":
+            return Response(mid, media_type="audio/midi",
+                            headers={"Content-Disposition": f'attachment; filename="{fname}.mid"'})
+
+        def render() -> bytes:
+            import mido
+
+            from ..control.render import render_midi
+
+            r = render_midi(engine, mido.MidiFile(file=io.BytesIO(mid)), [k])
+            return _wav_bytes(r.audio, r.sample_rate)
+
+        async with ins.heavy:
+            data = await asyncio.to_thread(render)
+        return Response(data, media_type="audio/wav",
+                        headers={"Content-Disposition": f'attachment; filename="{fname}.wav"'})
+
     @app.get("/api/stats", summary="The sound service's counters")
     async def stats():
         return ins.service.stats()

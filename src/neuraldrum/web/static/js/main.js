@@ -393,6 +393,9 @@ function wireKit() {
     e.target.textContent = kit.playing ? "stop beat" : "play beat";
   });
   $("seq-clear").addEventListener("click", () => kit.clear());
+  for (const [fmt, path] of [["wav", "/api/beat/wav"], ["mid", "/api/beat/mid"]]) $(`beat-${fmt}`).addEventListener("click", async () => {
+    try { saveBlob(await api(path, kit.toDict()), `${kit.meta.name}-beat.${fmt}`); } catch (e) { message(e.message); }
+  });
   $("steps").addEventListener("change", (e) => kit.setSteps(Number(e.target.value)));
   $("chain").addEventListener("change", (e) => {
     try { kit.setChain(e.target.value); } catch (err) { message(err.message); e.target.value = kit.beat.chain.join(" "); }
