@@ -537,3 +537,49 @@ def test_the_exported_beat_wav_is_neuraldrum_render_of_its_midi(browser, url, en
     b, srb = sf.read(out, dtype="int16")
     assert sra == srb and a.shape == b.shape and np.array_equal(a, b)
     assert np.abs(a).max() > 1000, "the beat is not silence"
+
+
+def test_undo_redo_favourites_and_ab(page):
+    """Undo brings back the sound before the last gesture exactly (the same voice, the same samples), redo the one
+    after; a kept sound stays in the strip across a reload and loads back; A/B plays the kept sound, then the
+    current one."""
+    page.wait_for_function("nd.current && nd.pendingMoves === 0")
+    before = page.evaluate("nd.current")
+    page.locator("#x").fill("0.6")  # a gesture
+    page.wait_for_function("nd.current && nd.current.voice.controls.x === 0.6 && nd.pendingMoves === 0")
+    page.wait_for_timeout(500)
+    page.select_option("#cls", "kick")  # another, after a pause
+    page.wait_for_function("nd.current.voice.class === 'kick' && nd.pendingMoves === 0")
+    after = page.evaluate("nd.current")
+    page.click("#undo")
+    page.wait_for_function("nd.current.voice.class !== 'kick'")
+    mid = page.evaluate("nd.current")
+    assert mid["voice"]["class"] == before["voice"]["class"] and mid["voice"]["controls"]["x"] == 0.6
+    page.click("#undo")
+    page.wait_for_function("nd.current.voice.controls.x === 0 && nd.pendingMoves === 0")
+    got = page.evaluate("nd.current")
+    assert got["voice"] == before["voice"] and got["head"] == before["head"]  # exactly the sound before
+    assert page.locator("#undo").is_disabled()
+    page.locator("body").focus()
+    page.keyboard.press("Control+Shift+Z")
+    page.keyboard.press("Control+Shift+Z")
+    page.wait_for_function("nd.current.voice.class === 'kick' && nd.pendingMoves === 0")
+    got = page.evaluate("nd.current")
+    assert got["voice"] == after["voice"] and got["head"] == after["head"]
+    page.click("#keep")
+    assert page.locator("#favs .fav").all_inner_texts() == ["kick 1"]
+    page.reload()
+    page.wait_for_function("window.nd && nd.ready", timeout=30000)
+    assert page.locator("#favs .fav").all_inner_texts() == ["kick 1"]
+    page.locator("#favs .fav").first.click()
+    page.wait_for_function("nd.current.voice.class === 'kick' && nd.pendingMoves === 0")
+    assert page.evaluate("nd.current.voice") == after["voice"]
+    page.select_option("#cls", "tom")
+    page.click("#ab")
+    page.wait_for_function("nd.ab.played === 1")
+    assert page.locator("#ab-out").inner_text() == "hearing B: kick 1"
+    page.click("#ab")
+    page.wait_for_function("nd.ab.played === 2")
+    assert page.locator("#ab-out").inner_text() == "hearing A: the current sound"
+    page.locator("#favs .fav-x").first.click()
+    assert page.locator("#favs .fav").count() == 0

@@ -4,6 +4,7 @@
 import { api, Live } from "./net.js";
 import { audio, makeBuffer, Mono, saveBlob } from "./audio.js";
 import { COLOURS, MapView, drawMap, drawSpectrogram, drawWave } from "./draw.js";
+import { History, loadFavourites, saveFavourites } from "./history.js";
 import { KitView } from "./kit.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,6 +17,9 @@ const S = { cls: "kick", start: { kind: "centre", label: "class centre" }, x: 0,
   amount: 0, vseed: rand31(), tune: 0, decay: 0, velocity: 127, current: null, sent: false,
   unsent: [], waiting: [], seq: 0 }; // unsent: times of moves no request carries yet; waiting: [seq, time] of sent ones
 let info, live, kit, mapView = null, mapPoints = [], mapHover = -1, mapSel = -1;
+const history = new History();
+let favourites = [], favSel = -1, restoring = false;
+nd.ab = { played: 0, side: "A" };
 Object.defineProperty(nd, "mapPoints", { get: () => mapPoints.length });
 Object.defineProperty(nd, "current", { get: () => S.current && { voice: S.current.voice, head: Array.from(S.current.samples.slice(0, 2048)) } });
 const mono = new Mono(), mapMono = new Mono();
@@ -58,6 +62,58 @@ function loadVoice(v, label) { // a voice dict (a kit slot, a map point) into th
   syncUI(); changed();
 }
 
+// ------------------------------------------------------------------ undo/redo, favourites, A/B
+const snap = () => ({ voice: voice(), label: S.start.label });
+
+function restore(s) { // a snapshot back into the controls, without a new undo step
+  if (!s) return;
+  restoring = true;
+  try { loadVoice(s.voice, s.label); } finally { restoring = false; }
+  showHistory();
+}
+
+function showHistory() {
+  $("undo").disabled = !history.back.length; $("redo").disabled = !history.ahead.length;
+}
+
+function showFavourites() {
+  $("favs").replaceChildren(...favourites.map((f, i) => {
+    const b = document.createElement("button");
+    b.type = "button"; b.className = "fav"; b.textContent = f.label; b.title = `load ${f.label}; A/B compares with it`;
+    b.setAttribute("aria-pressed", String(i === favSel));
+    b.addEventListener("click", () => { favSel = i; loadVoice(f.voice, f.label); showFavourites(); });
+    const x = document.createElement("button");
+    x.type = "button"; x.className = "fav-x"; x.textContent = "×"; x.setAttribute("aria-label", `forget ${f.label}`);
+    x.addEventListener("click", () => { favourites.splice(i, 1); favSel = -1; saveFavourites(favourites); showFavourites(); });
+    const w = document.createElement("span"); w.className = "fav-item"; w.append(b, x);
+    return w;
+  }));
+  $("ab").disabled = favSel < 0 && !favourites.length;
+}
+
+function keep() {
+  const n = favourites.filter((f) => f.voice.class === S.cls).length + 1;
+  favourites.push({ voice: voice(), label: `${S.cls} ${n}` });
+  favSel = favourites.length - 1;
+  saveFavourites(favourites); showFavourites();
+}
+
+async function abCompare() { // alternately: B (the selected kept sound) and A (the current one)
+  const f = favourites[favSel >= 0 ? favSel : favourites.length - 1];
+  if (!f) return;
+  audio();
+  if (nd.ab.side === "A") {
+    try {
+      const r = await live.render("ab", f.voice);
+      if (!r) return;
+      mono.play(makeBuffer(r.samples, r.header.sample_rate));
+    } catch (e) { message(e.message); return; }
+    nd.ab.side = "B";
+  } else { playCurrent(); nd.ab.side = "A"; }
+  nd.ab.played++;
+  $("ab-out").textContent = nd.ab.side === "B" ? `hearing B: ${f.label}` : "hearing A: the current sound";
+}
+
 function syncUI() {
   $("cls").value = S.cls;
   $("start-label").textContent = S.start.label;
@@ -82,6 +138,7 @@ function syncUI() {
 function changed(t = performance.now()) {
   clearTimeout(S.hifiTimer);
   if (t != null) { S.unsent.push(t); nd.pendingMoves++; }
+  if (t != null && !restoring) { history.changed(performance.now(), snap()); showHistory(); }
   if (S.sent) return;
   S.sent = true;
   requestAnimationFrame(() => { S.sent = false; renderNow(); });
@@ -351,6 +408,16 @@ function wireControls() {
   });
   $("file").addEventListener("change", (e) => { if (e.target.files[0]) useOwnSound(e.target.files[0]); e.target.value = ""; });
   dropZone($("drop"), (files) => { if (files[0]) useOwnSound(files[0]); });
+  $("undo").addEventListener("click", () => restore(history.undo()));
+  $("redo").addEventListener("click", () => restore(history.redo()));
+  $("keep").addEventListener("click", keep);
+  $("ab").addEventListener("click", abCompare);
+  document.addEventListener("keydown", (e) => { // ctrl/cmd+Z undoes a sound change, with shift (or ctrl+Y) redoes it
+    const t = e.target;
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || (t.tagName === "INPUT" && t.type === "text")) return;
+    if (e.key.toLowerCase() === "z") { e.preventDefault(); restore(e.shiftKey ? history.redo() : history.undo()); }
+    else if (e.key.toLowerCase() === "y") { e.preventDefault(); restore(history.redo()); }
+  });
   document.addEventListener("keydown", (e) => {
     const t = e.target, typing = t.tagName === "SELECT" || t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && t.type !== "range" && t.type !== "checkbox" && t.type !== "radio");
     if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -409,6 +476,8 @@ async function main() {
   S.cls = info.classes.includes("snare") ? "snare" : info.classes[0];
   wireControls(); wirePad(); wireKit(); wireMap(); syncUI();
   window.addEventListener("resize", () => { drawSound(); redrawMap(); });
+  history.start(snap()); showHistory();
+  favourites = loadFavourites(); showFavourites();
   changed(null);
   loadMap();
   try { await kit.load(await api("/api/kit/new", { seed: rand31() })); } catch (e) { message(e.message); }
