@@ -583,3 +583,27 @@ def test_undo_redo_favourites_and_ab(page):
     assert page.locator("#ab-out").inner_text() == "hearing A: the current sound"
     page.locator("#favs .fav-x").first.click()
     assert page.locator("#favs .fav").count() == 0
+
+
+def test_midi_learn_binds_a_knob_to_x_variation_and_a_slot_level(page):
+    page.wait_for_function("ndKit.slots.length === 11 && nd.pendingMoves === 0")
+    snare = page.evaluate("ndKit.slots.findIndex(s => s.name === 'snare')")
+    for target, cc in (("x", 21), ("amount", 22), ("level:snare", 23)):
+        page.select_option("#learn-target", target)
+        page.click("#learn")
+        assert "move a knob" in page.locator("#learn-out").inner_text()
+        assert page.evaluate(f"ndKit.onMidi([0xB0, {cc}, 5])") is True  # the first knob moved: bound
+    assert page.evaluate("nd.learned()") == {"21": "x", "22": "amount", "23": "level:snare"}
+    before = page.evaluate("nd.received")
+    assert page.evaluate("ndKit.onMidi([0xB1, 21, 127])") is True  # any channel
+    assert page.locator("#x").input_value() == "1"
+    page.wait_for_function(f"nd.received > {before}", timeout=10000)  # the knob is a move: a new sound
+    page.evaluate("ndKit.onMidi([0xB0, 21, 64]); ndKit.onMidi([0xB0, 22, 127]); ndKit.onMidi([0xB0, 23, 0])")
+    assert page.locator("#x").input_value() == "0" and page.locator("#amount").input_value() == "1.5"
+    assert page.evaluate(f"ndKit.mix[{snare}].level") == 0
+    assert page.locator(f"#seq input.level >> nth={snare}").input_value() == "0"
+    assert page.evaluate("ndKit.onMidi([0xB0, 99, 10])") is False  # an unbound knob does nothing
+    page.select_option("#learn-target", "y")  # learning y on CC 21 takes it from x
+    page.click("#learn")
+    page.evaluate("ndKit.onMidi([0xB0, 21, 0])")
+    assert page.evaluate("nd.learned()")["21"] == "y"

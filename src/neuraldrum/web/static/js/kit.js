@@ -110,6 +110,12 @@ export class KitView {
           [n, Object.fromEntries(this.slots.map((s, k) => [s.name, [...rows[k]]]))])) } };
   }
 
+  setLevel(k, v) { // from a learned controller: the mixer's level and its slider
+    this.mix[k].level = v;
+    const r = this.grid.querySelectorAll("input.level")[k];
+    if (r) r.value = v;
+  }
+
   audible(k) { const m = this.mix[k]; return !m.mute && (m.solo || !this.mix.some((x) => x.solo)); }
 
   async renderSlot(k) {
@@ -188,6 +194,7 @@ export class KitView {
   // ------------------------------------------------------------------ Web MIDI: note-on plays the slot with that note
   async enableMidi(status) {
     if (!navigator.requestMIDIAccess) { status("Web MIDI is not available in this browser"); return; }
+    this.midiOn = true;
     try {
       const m = await navigator.requestMIDIAccess();
       const bind = () => {
@@ -200,6 +207,7 @@ export class KitView {
 
   onMidi(data) {
     const [st, note, vel] = data;
+    if ((st & 0xf0) === 0xb0) return this.onCC ? this.onCC(note, vel) : false; // a controller: MIDI learn (main.js)
     if ((st & 0xf0) !== 0x90 || !vel) return false;
     const k = this.slots.findIndex((s) => s.note === note);
     return k >= 0 && this.hit(k, velocityGain(vel));

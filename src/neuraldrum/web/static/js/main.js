@@ -382,6 +382,51 @@ function wireMap() {
 
 function loadPoint(i) { const p = mapPoints[i]; loadVoice({ class: p.class, z: p.z }, p.label); }
 
+// ------------------------------------------------------------------ MIDI learn: a controller's knob → a control
+// Choose a target, press "learn", move a knob: that controller (CC number) moves the target from then on. Bindings
+// are saved in this browser. x, y and fine: value 64 is the centre, 0 and 127 the ends (as `neuraldrum midi`);
+// variation and a slot's level: 0 → 0, 127 → 1.5.
+const LEARN_KEY = "neuraldrum.midi-learn";
+let learning = null, bindings = {};
+try { bindings = JSON.parse(localStorage.getItem(LEARN_KEY) || "{}") || {}; } catch (e) { bindings = {}; }
+nd.learned = () => ({ ...bindings });
+
+function learnTargets() {
+  const t = [["x", "pad x"], ["y", "pad y"], ["fine", "fine (P3)"], ["amount", "variation"]];
+  return t.concat(kit.slots.map((s) => [`level:${s.name}`, `level: ${s.name}`]));
+}
+
+function showLearn() {
+  const sel = $("learn-target"), keep = sel.value;
+  sel.replaceChildren(...learnTargets().map(([v, l]) => new Option(l, v)));
+  if (keep) sel.value = keep;
+  const bound = Object.entries(bindings).map(([cc, t]) => `CC ${cc} → ${t}`).join(", ");
+  $("learn-out").textContent = learning ? `move a knob for ${learning}…` : bound || "no knob bound";
+}
+
+function onCC(cc, value) {
+  if (learning) {
+    for (const k of Object.keys(bindings)) if (bindings[k] === learning) delete bindings[k];
+    bindings[cc] = learning; learning = null;
+    try { localStorage.setItem(LEARN_KEY, JSON.stringify(bindings)); } catch (e) { /* storage off */ }
+    $("learn").setAttribute("aria-pressed", "false"); showLearn();
+    return true;
+  }
+  const t = bindings[cc];
+  if (!t) return false;
+  const centred = Math.min(1, Math.max(-1, (value - 64) / 63)), up = (1.5 * value) / 127;
+  if (t.startsWith("level:")) {
+    const k = kit.slots.findIndex((s) => s.name === t.slice(6));
+    if (k < 0) return false;
+    kit.setLevel(k, Math.round(up * 100) / 100);
+    return true;
+  }
+  if (t === "amount") S.amount = Math.round(up * 100) / 100;
+  else S[t] = Math.round(centred * 100) / 100;
+  syncUI(); changed();
+  return true;
+}
+
 // ------------------------------------------------------------------ controls
 function wireControls() {
   $("cls").replaceChildren(...info.classes.map((c) => new Option(c, c)));
@@ -453,6 +498,13 @@ function wireKit() {
     } catch (err) { message(err.message); }
   });
   $("midi").addEventListener("click", () => kit.enableMidi((t) => { $("midi-status").textContent = t; }));
+  kit.onCC = onCC;
+  $("learn").addEventListener("click", (e) => {
+    learning = learning ? null : $("learn-target").value;
+    e.target.setAttribute("aria-pressed", String(!!learning)); showLearn();
+    if (learning && !kit.midiOn) kit.enableMidi((t) => { $("midi-status").textContent = t; });
+  });
+  $("learn-target").addEventListener("focus", showLearn);
   $("seq-play").addEventListener("click", (e) => {
     audio();
     if (kit.playing) kit.stop(); else kit.start();
@@ -481,6 +533,7 @@ async function main() {
   changed(null);
   loadMap();
   try { await kit.load(await api("/api/kit/new", { seed: rand31() })); } catch (e) { message(e.message); }
+  showLearn();
   nd.ready = true;
 }
 
