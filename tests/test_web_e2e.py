@@ -607,3 +607,22 @@ def test_midi_learn_binds_a_knob_to_x_variation_and_a_slot_level(page):
     page.click("#learn")
     page.evaluate("ndKit.onMidi([0xB0, 21, 0])")
     assert page.evaluate("nd.learned()")["21"] == "y"
+
+
+def test_drag_the_sound_out_as_a_wav_file(page, engine):
+    """Starting a drag on "drag out" hands Chromium a DownloadURL (type:name:url) whose file is the current sound
+    as a 16-bit WAV."""
+    page.wait_for_function("nd.current && nd.pendingMoves === 0")
+    got = page.evaluate("""async () => {
+        const dt = new DataTransfer();
+        document.querySelector('#drag-out').dispatchEvent(new DragEvent('dragstart', {dataTransfer: dt, bubbles: true}));
+        const d = dt.getData('DownloadURL'), url = d.split(':').slice(2).join(':');
+        const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+        return {d, bytes: Array.from(bytes), head: Array.from(nd.current.head), cls: nd.current.voice.class}; }""")
+    kind, name, url = got["d"].split(":", 2)
+    assert kind == "audio/wav" and name == f"{got['cls']}.wav" and url.startswith("blob:")
+    x, sr = sf.read(io.BytesIO(bytes(got["bytes"])), dtype="int16")
+    assert sr == engine.sample_rate and x.shape == (engine.n_samples,)
+    want = np.round(32767 * np.clip(np.float64(got["head"]), -1, 1))
+    assert np.abs(x[:2048].astype(np.int64) - want).max() <= 1  # the samples, 16-bit
+    assert np.abs(x).max() > 3000

@@ -52,6 +52,18 @@ export class Mono {
 // MIDI velocity → gain, the SFZ default curve (amp_veltrack 100): (v / 127)².
 export const velocityGain = (v) => (v / 127) ** 2;
 
+// Mono float samples → a 16-bit PCM WAV file (as the server writes them: clipped to [-1, 1], × 32767, rounded).
+export function wavBlob(samples, sampleRate) {
+  const n = samples.length, buf = new ArrayBuffer(44 + 2 * n), v = new DataView(buf);
+  const str = (o, s) => { for (let i = 0; i < s.length; i++) v.setUint8(o + i, s.charCodeAt(i)); };
+  str(0, "RIFF"); v.setUint32(4, 36 + 2 * n, true); str(8, "WAVE"); str(12, "fmt ");
+  v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true); v.setUint32(24, sampleRate, true);
+  v.setUint32(28, 2 * sampleRate, true); v.setUint16(32, 2, true); v.setUint16(34, 16, true);
+  str(36, "data"); v.setUint32(40, 2 * n, true);
+  for (let i = 0; i < n; i++) v.setInt16(44 + 2 * i, Math.round(32767 * Math.max(-1, Math.min(1, samples[i] || 0))), true);
+  return new Blob([buf], { type: "audio/wav" });
+}
+
 export function saveBlob(blob, name) {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);

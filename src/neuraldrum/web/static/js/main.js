@@ -2,7 +2,7 @@
 // Uses only the server's documented API (net.js). window.nd holds counters the end-to-end test reads.
 
 import { api, Live } from "./net.js";
-import { audio, makeBuffer, Mono, saveBlob } from "./audio.js";
+import { audio, makeBuffer, Mono, saveBlob, wavBlob } from "./audio.js";
 import { COLOURS, MapView, drawMap, drawSpectrogram, drawWave } from "./draw.js";
 import { History, loadFavourites, saveFavourites } from "./history.js";
 import { KitView } from "./kit.js";
@@ -448,6 +448,16 @@ function wireControls() {
   $("centre").addEventListener("click", () => { S.start = { kind: "centre", label: "class centre" }; S.x = S.y = S.fine = 0; syncUI(); changed(); });
   $("direction").addEventListener("click", () => { S.vseed = rand31(); if (!S.amount) S.amount = 0.4; syncUI(); changed(); });
   $("play").addEventListener("click", () => { audio(); playCurrent(); });
+  // drag the sound out of the page: Chromium saves it as a WAV file where it is dropped (desktop, a DAW's track)
+  $("drag-out").addEventListener("dragstart", (e) => {
+    if (!S.current) { e.preventDefault(); return; }
+    const name = `${S.cls}.wav`, url = URL.createObjectURL(wavBlob(S.current.samples, S.current.sr));
+    e.dataTransfer.effectAllowed = "copy";
+    e.dataTransfer.setData("DownloadURL", `audio/wav:${name}:${url}`);
+    e.dataTransfer.setData("text/uri-list", url);
+    nd.dragOut = { name, url };
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  });
   $("download").addEventListener("click", async () => {
     try { saveBlob(await api("/api/generate", { voice: voice(), name: S.cls, quality: "hifi" }), `${S.cls}.wav`); } catch (e) { message(e.message); }
   });
