@@ -626,3 +626,32 @@ def test_drag_the_sound_out_as_a_wav_file(page, engine):
     want = np.round(32767 * np.clip(np.float64(got["head"]), -1, 1))
     assert np.abs(x[:2048].astype(np.int64) - want).max() <= 1  # the samples, 16-bit
     assert np.abs(x).max() > 3000
+
+
+def test_latent_map_one_class_zoom_pan_and_slots(page):
+    page.wait_for_function("nd.mapPoints === 40 * 11 && nd.map.slots === 11", timeout=30000)
+    assert page.evaluate("nd.map.shown") == 440
+    page.select_option("#map-class", "kick")
+    assert page.evaluate("nd.map.shown") == 40
+    page.locator("#map").focus()
+    page.keyboard.press("ArrowRight")  # walks the kick points only
+    page.wait_for_function("document.querySelector('#map-tip').textContent.includes('click to load')")
+    assert page.locator("#map-tip").inner_text().startswith("kick")
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function("nd.map.zoom > 2")
+    w0 = page.evaluate("nd.map.window")
+    label = page.locator("#start-label").inner_text()
+    page.mouse.down()
+    page.mouse.move(cx + 60, cy + 30, steps=5)
+    page.mouse.up()
+    w1 = page.evaluate("nd.map.window")
+    assert w1[0] < w0[0] and w1[1] > w0[1], (w0, w1)  # dragged right and down: the window moved left and up
+    assert page.locator("#start-label").inner_text() == label, "a drag pans; it does not load a point"
+    page.keyboard.press("0")
+    assert page.evaluate("nd.map.zoom") == 1
+    page.click("#map-reset")
+    page.select_option("#map-class", "all")
+    assert page.evaluate("nd.map.shown") == 440

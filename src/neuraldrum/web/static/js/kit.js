@@ -124,12 +124,13 @@ export class KitView {
     try {
       const r = await this.live.render(`slot${k}`, s.voice, "hifi"); // slots are rendered ahead: in hi-fi
       if (r) { s.buffer = makeBuffer(r.samples, r.header.sample_rate); s.length = r.samples.length; this.stats.rendered++;
+        s.map = r.header.map; this.onRendered?.();
         if (r.header.quality === "hifi") this.stats.hifi++; }
     } catch (e) { this.onError(`slot ${s.name}: ${e.message}`); }
     el?.classList.remove("loading");
   }
 
-  setVoice(k, voice) { this.slots[k].voice = voice; this.updatePad(k); return this.renderSlot(k); }
+  setVoice(k, voice) { this.slots[k].voice = voice; this.slots[k].map = null; this.updatePad(k); return this.renderSlot(k); }
 
   hit(k, gain = 1, when = 0) {
     const s = this.slots[k], m = this.mix[k];

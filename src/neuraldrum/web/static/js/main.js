@@ -16,11 +16,13 @@ const HIFI_AFTER_MS = 250; // a pad this long still is rendered again in hi-fi (
 const S = { cls: "kick", start: { kind: "centre", label: "class centre" }, x: 0, y: 0, fine: 0, range: 2, axes: "pca",
   amount: 0, vseed: rand31(), tune: 0, decay: 0, velocity: 127, current: null, sent: false,
   unsent: [], waiting: [], seq: 0 }; // unsent: times of moves no request carries yet; waiting: [seq, time] of sent ones
-let info, live, kit, mapView = null, mapPoints = [], mapHover = -1, mapSel = -1;
+let info, live, kit, mapView = null, mapPoints = [], mapHover = -1, mapSel = -1, mapClass = "all";
 const history = new History();
 let favourites = [], favSel = -1, restoring = false;
 nd.ab = { played: 0, side: "A" };
 Object.defineProperty(nd, "mapPoints", { get: () => mapPoints.length });
+Object.defineProperty(nd, "map", { get: () => ({ shown: shown().length, zoom: mapView ? mapView.zoom : 1, window: mapView && mapView.b,
+  slots: mapSlots().length, cls: mapClass }) });
 Object.defineProperty(nd, "current", { get: () => S.current && { voice: S.current.voice, head: Array.from(S.current.samples.slice(0, 2048)) } });
 const mono = new Mono(), mapMono = new Mono();
 
@@ -321,19 +323,31 @@ async function loadMap() {
   } catch (e) { message(`map: ${e.message}`); }
 }
 
+// the map shows one class or all; the kit's slots are marked where their sounds lie
+const shown = () => mapPoints.flatMap((p, i) => (mapClass === "all" || p.class === mapClass ? [i] : []));
+const mapSlots = () => (kit ? kit.slots.filter((s) => s.map).map((s) => ({ x: s.map[0], y: s.map[1], name: s.name })) : []);
+
 function redrawMap() {
-  if (mapView) drawMap($("map"), mapView, mapPoints, info.classes, S.current && S.current.map, mapHover >= 0 ? mapHover : mapSel);
+  if (!mapView) return;
+  const vis = shown(), colour = mapClass === "all" ? null : COLOURS[info.classes.indexOf(mapClass) % COLOURS.length];
+  drawMap($("map"), mapView, vis.map((i) => mapPoints[i]), info.classes, S.current && S.current.map,
+    vis.indexOf(mapHover >= 0 ? mapHover : mapSel), mapSlots(), colour);
+}
+
+function canvasXY(e) {
+  const c = $("map"), r = c.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  return [(e.clientX - r.left) * dpr, (e.clientY - r.top) * dpr, c.width, c.height];
 }
 
 function nearest(e) {
-  const c = $("map"), r = c.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
-  const mx = (e.clientX - r.left) * dpr, my = (e.clientY - r.top) * dpr;
+  const [mx, my, w, h] = canvasXY(e), dpr = window.devicePixelRatio || 1;
   let best = -1, bd = (10 * dpr) ** 2;
-  mapPoints.forEach((p, i) => {
-    const [px, py] = mapView.toPixel(p.x, p.y, c.width, c.height);
-    const d = (px - mx) ** 2 + (py - my) ** 2;
+  for (const i of shown()) {
+    const q = mapView.toPixel(mapPoints[i].x, mapPoints[i].y, w, h);
+    if (!q) continue;
+    const d = (q[0] - mx) ** 2 + (q[1] - my) ** 2;
     if (d < bd) { bd = d; best = i; }
-  });
+  }
   return best;
 }
 
@@ -348,21 +362,44 @@ async function hearPoint(i) {
 
 function wireMap() {
   const c = $("map");
+  let grab = null; // a drag on the map pans it (a click without one loads a point)
+  c.addEventListener("pointerdown", (e) => { if (mapView) { grab = { x: e.clientX, y: e.clientY, moved: false }; c.setPointerCapture(e.pointerId); } });
+  c.addEventListener("pointerup", () => { setTimeout(() => { grab = null; }, 0); });
+  c.addEventListener("wheel", (e) => { // zoom around the pointer
+    if (!mapView) return;
+    e.preventDefault();
+    const [x, y, w, h] = canvasXY(e);
+    mapView.zoomAt(Math.exp(-e.deltaY / 300), x, y, w, h); redrawMap();
+  }, { passive: false });
   c.addEventListener("pointermove", (e) => {
     if (!mapView) return;
+    if (grab && (grab.moved || Math.hypot(e.clientX - grab.x, e.clientY - grab.y) > 4)) {
+      const dpr = window.devicePixelRatio || 1;
+      mapView.pan((e.clientX - grab.x) * dpr, (e.clientY - grab.y) * dpr, c.width, c.height);
+      grab = { x: e.clientX, y: e.clientY, moved: true }; redrawMap();
+      return;
+    }
     const i = nearest(e);
     if (i !== mapHover) { mapHover = i; redrawMap(); if (i >= 0) { audio(); hearPoint(i); } else $("map-tip").innerHTML = "&nbsp;"; }
   });
   c.addEventListener("pointerleave", () => { mapHover = -1; redrawMap(); });
-  c.addEventListener("click", (e) => { const i = nearest(e); if (i >= 0) loadPoint(i); });
-  c.addEventListener("keydown", (e) => { // ← → walk the points (each plays), Enter loads it
-    if (!mapPoints.length) return;
+  c.addEventListener("click", (e) => { if (grab && grab.moved) return; const i = nearest(e); if (i >= 0) loadPoint(i); });
+  c.addEventListener("keydown", (e) => { // ← → walk the points shown (each plays), Enter loads it, + − zoom, 0 resets
+    const vis = shown();
+    if (!vis.length || !mapView) return;
     if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
       e.preventDefault(); audio();
-      mapSel = (mapSel + (e.key === "ArrowRight" ? 1 : -1) + mapPoints.length) % mapPoints.length;
+      const at = vis.indexOf(mapSel), n = vis.length;
+      mapSel = vis[at < 0 ? (e.key === "ArrowRight" ? 0 : n - 1) : (at + (e.key === "ArrowRight" ? 1 : -1) + n) % n];
       redrawMap(); hearPoint(mapSel);
     } else if (e.key === "Enter" && mapSel >= 0) { e.preventDefault(); loadPoint(mapSel); }
+    else if (e.key === "+" || e.key === "=" || e.key === "-") {
+      e.preventDefault(); mapView.zoomAt(e.key === "-" ? 1 / 1.5 : 1.5, c.width / 2, c.height / 2, c.width, c.height); redrawMap();
+    } else if (e.key === "0") { e.preventDefault(); mapView.reset(); redrawMap(); }
   });
+  $("map-class").replaceChildren(new Option("all classes", "all"), ...info.classes.map((cls) => new Option(cls, cls)));
+  $("map-class").addEventListener("change", (e) => { mapClass = e.target.value; mapHover = mapSel = -1; redrawMap(); });
+  $("map-reset").addEventListener("click", () => { if (mapView) { mapView.reset(); redrawMap(); } });
   dropZone(c, async (files) => { // sounds or folders of sounds: each becomes a dot of its predicted class
     $("map-tip").textContent = `adding ${files.length} sound${files.length === 1 ? "" : "s"}…`;
     for (const f of files) {
@@ -483,6 +520,7 @@ function wireControls() {
 
 function wireKit() {
   kit = new KitView(live, info, message);
+  kit.onRendered = drawLater; // the map marks the slots
   window.ndKit = kit;
   $("kit-new").addEventListener("click", async () => { try { await kit.load(await api("/api/kit/new", { seed: rand31() })); } catch (e) { message(e.message); } });
   $("to-slot").addEventListener("click", () => {
