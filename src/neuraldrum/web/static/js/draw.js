@@ -157,13 +157,16 @@ function drawDensity(g, w, h, view, points, colour) {
   const top = d.reduce((a, b) => Math.max(a, b), 0);
   if (!top) return;
   const [cr, cg, cb] = colour ? [1, 3, 5].map((i) => parseInt(colour.slice(i, i + 2), 16)) : [150, 160, 190];
-  const cw = w / cols, ch = h / rows;
-  for (let y = 0; y < rows; y++) for (let x = 0; x < cols; x++) {
-    const a = d[y * cols + x] / top;
-    if (a < 0.02) continue;
-    g.fillStyle = `rgba(${cr},${cg},${cb},${(0.55 * Math.sqrt(a)).toFixed(3)})`;
-    g.fillRect(Math.floor(x * cw), Math.floor(y * ch), Math.ceil(cw), Math.ceil(ch));
+  const small = document.createElement("canvas"); // one pixel a cell, scaled up smoothly
+  small.width = cols; small.height = rows;
+  const sg = small.getContext("2d"), img = sg.createImageData(cols, rows);
+  for (let k = 0; k < cols * rows; k++) {
+    img.data[4 * k] = cr; img.data[4 * k + 1] = cg; img.data[4 * k + 2] = cb;
+    img.data[4 * k + 3] = Math.round(255 * 0.55 * Math.sqrt(d[k] / top));
   }
+  sg.putImageData(img, 0, 0);
+  g.imageSmoothingEnabled = true; g.imageSmoothingQuality = "high";
+  g.drawImage(small, 0, 0, w, h);
 }
 
 // Map coordinates ↔ canvas pixels: the points' bounds with a margin, then a zoom (1 = all) and a pan. toPixel gives
