@@ -220,10 +220,16 @@ def test_kit_pads_sequencer_zip_and_load(page, engine, tmp_path):
     x, sr = sf.read(io.BytesIO(z.read("clap.wav")))
     assert sr == engine.sample_rate and x.shape == (engine.n_samples,)
     assert "key=39" in z.read("kit.sfz").decode()
-    # load a kit JSON back: two slots, renamed
+    # load a kit JSON back: two slots, renamed (its beat still names the old slots: refused, naming the field)
     d = json.loads(z.read("kit.json"))
+    assert d["patterns"]["version"] == d["mixer"]["version"] == 1  # the zip's kit.json keeps the beat
     d["slots"] = [dict(d["slots"][0], name="boom"), dict(d["slots"][2], name="thing", note=60)]
     f = tmp_path / "small.json"
+    f.write_text(json.dumps(d))
+    page.set_input_files("#kit-file", str(f))
+    page.wait_for_function("nd.errors.length > 0", timeout=10000)
+    assert "kit.json: mixer.slots.kick: the kit has no slot of that name" in page.evaluate("nd.errors.at(-1)")
+    del d["patterns"], d["mixer"]
     f.write_text(json.dumps(d))
     page.set_input_files("#kit-file", str(f))
     page.wait_for_function("document.querySelectorAll('#pads .pad').length === 2 && ndKit.slots.every(s => s.buffer)",

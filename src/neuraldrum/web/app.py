@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
+from ..beat import add_sections, read_sections
 from ..engine import QUALITIES, Engine
 from ..export.sfz import kit_sfz
 from ..kit import DEFAULT_NOTES, KIT_FILE, Kit, new_kit, write_kit
@@ -143,14 +144,17 @@ def _kit(d: Any) -> Kit:
         raise ValueError(f"kit: {e}") from None
 
 
-def kit_zip(engine: Engine, kit: Kit) -> bytes:
-    """A zip of the kit rendered by :func:`neuraldrum.kit.write_kit` (WAVs + kit.json) plus ``kit.sfz``."""
+def kit_zip(engine: Engine, kit: Kit, groups: Optional[list] = None, sections: Optional[dict] = None) -> bytes:
+    """A zip of the kit rendered by :func:`neuraldrum.kit.write_kit` (WAVs + kit.json) plus ``kit.sfz``; ``groups``:
+    each slot's choke group from the page's mixer (None: the hats', by role); ``sections``: the beat sections
+    (:mod:`neuraldrum.beat`) kit.json keeps."""
     buf = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="neuraldrum-kit-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a kit made with another model: its sounds differ, as the page says
         folder = write_kit(engine, kit, Path(tmp) / "kit")
+        add_sections(folder / KIT_FILE, sections or {})
         sfz = kit_sfz([(f"{s.name}.wav", s.note) for s in kit.slots], kit.name,
-                      classes=kit_roles(kit, engine.classes))
+                      classes=kit_roles(kit, engine.classes), groups=groups)
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for s in kit.slots:
                 z.write(folder / f"{s.name}.wav", f"{s.name}.wav")
@@ -310,8 +314,17 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
               responses={200: {"content": {"application/zip": {}}}})
     async def kit_zip_route(kit: Any = Body(...)):
         k = checked_kit(kit)
+        try:  # the page's patterns and mixer travel in kit.json; its choke groups go into kit.sfz
+            sections = read_sections(kit, [s.name for s in k.slots], "kit")
+        except ValueError as e:
+            raise bad(e) from None
+        groups = None
+        if "mixer" in sections:
+            mix, roles = sections["mixer"]["slots"], kit_roles(k, engine.classes)
+            groups = [mix.get(s.name, {}).get("choke", 1 if r in ("hh_open", "hh_closed") else 0)
+                      for s, r in zip(k.slots, roles)]
         async with ins.heavy:
-            data = await asyncio.to_thread(lambda: kit_zip(render_engine(), k))
+            data = await asyncio.to_thread(lambda: kit_zip(render_engine(), k, groups, sections))
         fname = _filename(k.name, "kit") + ".zip"
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{fname}"'})

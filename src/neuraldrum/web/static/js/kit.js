@@ -82,6 +82,7 @@ export class KitView {
     if (mixer !== undefined && (typeof mixer !== "object" || mixer === null || mixer.version !== MIXER_VERSION))
       throw new Error(`kit.json: mixer: version ${JSON.stringify(mixer?.version)} is not supported (this page reads ${MIXER_VERSION})`);
     const ms = mixer?.slots || {}, role = (s) => this.info.classes.includes(s.name) ? s.name : s.voice.class;
+    for (const n of Object.keys(ms)) if (!kit.slots.some((s) => s.name === n)) throw new Error(`kit.json: mixer.slots.${n}: the kit has no slot of that name`);
     const mix = kit.slots.map((s) => readMix(ms[s.name], `kit.json: mixer.slots.${s.name}`, role(s))); // before any change
     this.meta = { name: kit.name || "kit", sample_rate: kit.sample_rate, model: kit.model || {}, info: kit.info || {} };
     const beat = patterns === undefined ? null : readPatterns(patterns, kit.slots.map((s) => s.name));
