@@ -118,3 +118,17 @@ def test_kit_verb_format(bundle_dir, tmp_path, capsys):
     replace(kit, name="edited").save(edited)
     assert cli.main(["kit", "--from", str(edited), "-o", str(out), "--model", str(bundle_dir), "--format", "sfz"]) == 0
     assert (out / "kit.sfz").read_text().startswith("// edited:") and not (out / "drumkit.xml").exists()
+
+
+def test_a_hat_sound_in_the_snare_slot_plays_as_the_snare(engine, tmp_path):
+    """A slot named after a class keeps its role (key, choke group) whatever sound is put in it; a slot with a name
+    of its own takes its sound's class."""
+    k = new_kit(engine, 1, classes=["snare", "hh_open"])
+    hat = Voice("hh_closed", seed=3)
+    k = Kit([replace(k.slots[0], voice=hat), k.slots[1], Slot("tick", hat, None)], "roles", k.sample_rate,
+            k.model, k.info).validate()
+    sfz = (write_kit_formats(engine, k, tmp_path / "roles", "sfz") / "kit.sfz").read_text()
+    regions = {line.split()[1]: line for line in sfz.splitlines() if line.startswith("<region>")}
+    assert "key=38" in regions["sample=snare.wav"] and "group=" not in regions["sample=snare.wav"]
+    assert "group=1 off_by=2" in regions["sample=hh_open.wav"]
+    assert "group=2" in regions["sample=tick.wav"]

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import types
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -64,6 +65,17 @@ def test_machine_events(kit):
     assert m.handle(note(42))[0].chokes == frozenset({"hh_open"})  # a closed hat cuts the open one
     assert m.handle(note(38))[0].chokes == frozenset()
     assert m.handle(note(38, velocity=0)) == [] and m.handle(mido.Message("note_off", note=38, channel=9)) == []
+
+
+def test_a_slot_chokes_by_its_role_not_its_sounds_class(kit):
+    """A closed-hat sound put in the snare slot plays as the snare: it cuts no open hat."""
+    k = [s.name for s in kit.slots].index("snare")
+    hat = Voice("hh_closed", seed=5)
+    slots = [replace(s, voice=hat) if i == k else s for i, s in enumerate(kit.slots)]
+    m = DrumMachine(Kit(slots, kit.name, kit.sample_rate, kit.model, kit.info), SR)
+    [hit] = m.handle(note(38))
+    assert hit.key == Key(k) and hit.group == "snare" and hit.chokes == frozenset()
+    assert m.handle(note(42))[0].chokes == frozenset({"hh_open"})
     assert m.handle(note(61)) == []  # no slot
     assert m.handle(mido.Message("program_change", program=5, channel=9)) == [SelectKit(5)]
     assert m.handle(mido.Message("pitchwheel", pitch=100, channel=9)) == []

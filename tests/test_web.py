@@ -621,3 +621,35 @@ def test_served_websocket_declines_compression(engine):
     finally:
         srv.should_exit = True
         th.join(10)
+
+
+def test_beat_export_refuses_a_kit_without_a_good_beat(client):
+    kit = client.post("/api/kit/new", json={"seed": 5}).json()
+    r = client.post("/api/beat/mid", json=kit)
+    assert r.status_code == 422 and "no patterns section" in r.json()["error"]
+    kit["patterns"] = {"version": 1, "tempo": 120, "swing": 0, "steps": 16, "chain": ["A"],
+                       "patterns": {"A": {"kick": [100] + [0] * 15, "nope": [0] * 16}}}
+    r = client.post("/api/beat/wav", json=kit)
+    assert r.status_code == 422 and "patterns.patterns.A.nope: the kit has no slot" in r.json()["error"]
+    del kit["patterns"]["patterns"]["A"]["nope"]
+    r = client.post("/api/beat/mid", json=kit)
+    assert r.status_code == 200 and r.content[:4] == b"MThd"
+
+
+def test_kit_zip_keeps_the_beat_and_the_mixers_choke_groups(client):
+    kit = client.post("/api/kit/new", json={"seed": 5}).json()
+    kit["mixer"] = {"version": 1, "slots": {"kick": {"choke": 3}, "snare": {"choke": 3, "level": 0.5},
+                                            "hh_open": {"choke": 0}}}
+    kit["patterns"] = {"version": 1, "tempo": 100, "swing": 10, "steps": 16, "chain": ["A"],
+                       "patterns": {"A": {"kick": [100] + [0] * 15}}}
+    z = zipfile.ZipFile(io.BytesIO(client.post("/api/kit/zip", json=kit).content))
+    d = json.loads(z.read("kit.json"))
+    assert d["mixer"] == kit["mixer"] and d["patterns"] == kit["patterns"]
+    regions = {ln.split()[1]: ln for ln in z.read("kit.sfz").decode().splitlines() if ln.startswith("<region>")}
+    assert regions["sample=kick.wav"].endswith("group=3 off_by=3 off_mode=fast")
+    assert regions["sample=snare.wav"].endswith("group=3 off_by=3 off_mode=fast")
+    assert regions["sample=hh_closed.wav"].endswith("group=1 off_by=1 off_mode=fast")  # the hats' default
+    assert "group=" not in regions["sample=hh_open.wav"] and "group=" not in regions["sample=tom.wav"]
+    kit["mixer"]["slots"]["kick"]["choke"] = 9
+    r = client.post("/api/kit/zip", json=kit)
+    assert r.status_code == 422 and "kit: mixer.slots.kick.choke: 9" in r.json()["error"]

@@ -313,10 +313,12 @@ def _say_untrained(args: argparse.Namespace, classes: Sequence[str]) -> None:
 
 def cmd_kit(args: argparse.Namespace) -> int:
     from .config import MAX_GL_ITERS, gl_iters_ok
-    from .kit import load_kit, new_kit, write_kit
+    from .beat import add_sections, load_sections
+    from .kit import KIT_FILE, load_kit, new_kit, write_kit
 
     _check_options(args)
     src = load_kit(args.from_kit) if args.from_kit else None
+    beat = load_sections(args.from_kit, [s.name for s in src.slots]) if src is not None else {}  # patterns, mixer
     hifi = src.info.get("hifi", 0) if src is not None else 0  # a kit rendered in hi-fi is remade so
     if not gl_iters_ok(hifi):
         raise ValueError(f"{args.from_kit}: info.hifi must be a whole number of Griffin-Lim iterations, 0 to "
@@ -330,6 +332,7 @@ def cmd_kit(args: argparse.Namespace) -> int:
         from .export.kits import write_kit_formats
 
         out = write_kit_formats(eng, kit, args.out, args.format)
+    add_sections(Path(out) / KIT_FILE, beat)  # the beat travels with the kit
     d = kit.to_dict()
     _print(args, d, f"{len(kit.slots)} sounds in {out}/: " + ", ".join(s["file"] for s in d["slots"]))
     return 0

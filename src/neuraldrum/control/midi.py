@@ -5,7 +5,8 @@
 - a note plays a kit slot (:class:`Hit`): the slot's own note, else any General MIDI drum note of the slot's
   class (35 plays the kick on 36; the six GM toms play the tom slot tuned a few semitones apart);
   velocity → gain ``(velocity / 127) ** 2`` (the SFZ default curve, as :class:`~neuraldrum.sampler.SamplerControls`);
-- a closed hat chokes a ringing open hat, and an open hat the one before it (:data:`CHOKES`);
+- a closed hat chokes a ringing open hat, and an open hat the one before it (:data:`CHOKES`), by the slots' roles
+  (:mod:`neuraldrum.roles`: a closed-hat sound in the ``snare`` slot plays as the snare);
 - a control change moves the pad (x, y, fine) of the last slot hit (:data:`DEFAULT_CC`, configurable):
   a :class:`Render` of the slot's new voice, which the transport renders in the background while notes go on
   playing the old sound, then hands back with :meth:`DrumMachine.set_wave`;
@@ -24,12 +25,11 @@ import numpy as np
 
 from ..audio.io import resample
 from ..kit import Kit
+from ..roles import CHOKES, slot_role
 from ..sampler import SamplerControls, apply_sampler
 from ..taxonomy import GM_NOTES
 from ..voice import Controls, Voice
 
-# class → the classes whose ringing sounds it cuts (a hi-hat is one instrument: it cannot be open and closed)
-CHOKES: dict[str, frozenset] = {"hh_closed": frozenset({"hh_open"}), "hh_open": frozenset({"hh_open"})}
 # General Purpose Controllers 1–3 move the pad of the last slot hit
 DEFAULT_CC: dict[int, str] = {16: "x", 17: "y", 18: "fine"}
 CC_TARGETS = ("x", "y", "fine")
@@ -48,7 +48,7 @@ class Key:
 
 @dataclass(frozen=True)
 class Hit:
-    """Play ``key`` at ``gain``; ``group`` is its choke group (the slot's class), ``chokes`` the groups it cuts."""
+    """Play ``key`` at ``gain``; ``group`` is its choke group (the slot's role), ``chokes`` the groups it cuts."""
 
     key: Key
     gain: float
@@ -183,9 +183,9 @@ class DrumMachine:
             if key is None:
                 return []
             self.last_slot = key.slot
-            cls = self.voices[key.slot].cls
+            role = slot_role(self.kit.slots[key.slot].name, self.voices[key.slot].cls)
             gain = SamplerControls(velocity=float(msg.velocity)).gain
-            return [Hit(key, gain, cls, CHOKES.get(cls, frozenset()))]
+            return [Hit(key, gain, role, CHOKES.get(role, frozenset()))]
         if kind == "control_change" and msg.control in self.cc_map and self.last_slot is not None:
             k = self.last_slot
             v = self.voices[k]

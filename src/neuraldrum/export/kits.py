@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence, Union
 
 from ..atomic import atomic_folder, write_text
+from ..roles import kit_roles
 from ..engine import Engine
 from ..kit import HYDROGEN_FILE, SFZ_FILE, Kit, check_kit_folder, write_kit
 from .hydrogen import drumkit_xml
@@ -38,7 +39,7 @@ def write_kit_formats(engine: Engine, kit: Kit, out: Union[str, Path], formats: 
         write_kit(engine, kit, tmp)  # WAVs + kit.json, into the (empty) folder that becomes ``out``
         if "sfz" in formats:
             write_text(tmp / SFZ_FILE, kit_sfz([(f, s.note) for f, s in zip(files, kit.slots)], kit.name,
-                                               classes=[s.voice.cls for s in kit.slots]))
+                                               classes=kit_roles(kit, engine.classes)))
         if "hydrogen" in formats:
             slots = [(s.name, s.voice.cls, f, s.note) for f, s in zip(files, kit.slots)]
             write_text(tmp / HYDROGEN_FILE, drumkit_xml(slots, kit.name, info=f"{kit.name}: made by neuraldrum "

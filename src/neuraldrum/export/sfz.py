@@ -14,15 +14,18 @@ CHOKE_GROUPS = {"hh_open": (1, 2), "hh_closed": (2, None)}
 
 
 def kit_sfz(slots: Sequence[tuple[str, Optional[int]]], name: str = "kit", first_free: int = 60,
-            classes: Optional[Sequence[str]] = None) -> str:
+            classes: Optional[Sequence[str]] = None, groups: Optional[Sequence[int]] = None) -> str:
     """SFZ text for slots given as (file name, MIDI note or None).
 
     Velocity sets the level with a quadratic curve (``amp_veltrack=100``, the SFZ default); each sample plays
     to its end once (``loop_mode=one_shot``), at its own pitch (``pitch_keycenter`` = its key). ``classes``
-    (one per slot) adds the hat choke group (:data:`CHOKE_GROUPS`).
+    (one per slot) adds the hat choke group (:data:`CHOKE_GROUPS`). ``groups`` (one per slot, 0 for none; the
+    page's mixer) replaces it: a region of group g is cut by any region of group g starting, its own included.
     """
     if classes is not None and len(classes) != len(slots):
         raise ValueError(f"{len(classes)} classes for {len(slots)} slots")
+    if groups is not None and len(groups) != len(slots):
+        raise ValueError(f"{len(groups)} choke groups for {len(slots)} slots")
     used = {n for _, n in slots if n is not None}
     free = (n for n in range(first_free, 128) if n not in used)
     safe = "".join(ch if ch.isprintable() else " " for ch in name)
@@ -30,7 +33,9 @@ def kit_sfz(slots: Sequence[tuple[str, Optional[int]]], name: str = "kit", first
              "<group> loop_mode=one_shot amp_veltrack=100 lovel=1 hivel=127", ""]
     for k, (file, note) in enumerate(slots):
         choke = ""
-        if classes is not None and classes[k] in CHOKE_GROUPS:
+        if groups is not None:
+            choke = f" group={groups[k]} off_by={groups[k]} off_mode=fast" if groups[k] else ""
+        elif classes is not None and classes[k] in CHOKE_GROUPS:
             group, off_by = CHOKE_GROUPS[classes[k]]
             choke = f" group={group}" + (f" off_by={off_by} off_mode=fast" if off_by is not None else "")
         if note is None:

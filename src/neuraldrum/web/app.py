@@ -39,9 +39,11 @@ from starlette.requests import ClientDisconnect
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
+from ..beat import add_sections, read_sections
 from ..engine import QUALITIES, Engine
 from ..export.sfz import kit_sfz
 from ..kit import DEFAULT_NOTES, KIT_FILE, Kit, new_kit, write_kit
+from ..roles import kit_roles
 from ..service import ServiceClosed, ServiceOverloaded, SoundService
 from . import latent_map, uploads
 from .limits import BodyLimit, SameOrigin
@@ -145,13 +147,17 @@ def _kit(d: Any) -> Kit:
         raise ValueError(f"kit: {e}") from None
 
 
-def kit_zip(engine: Engine, kit: Kit) -> bytes:
-    """A zip of the kit rendered by :func:`neuraldrum.kit.write_kit` (WAVs + kit.json) plus ``kit.sfz``."""
+def kit_zip(engine: Engine, kit: Kit, groups: Optional[list] = None, sections: Optional[dict] = None) -> bytes:
+    """A zip of the kit rendered by :func:`neuraldrum.kit.write_kit` (WAVs + kit.json) plus ``kit.sfz``; ``groups``:
+    each slot's choke group from the page's mixer (None: the hats', by role); ``sections``: the beat sections
+    (:mod:`neuraldrum.beat`) kit.json keeps."""
     buf = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="neuraldrum-kit-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a kit made with another model: its sounds differ, as the page says
         folder = write_kit(engine, kit, Path(tmp) / "kit")
-        sfz = kit_sfz([(f"{s.name}.wav", s.note) for s in kit.slots], kit.name, classes=[s.voice.cls for s in kit.slots])
+        add_sections(folder / KIT_FILE, sections or {})
+        sfz = kit_sfz([(f"{s.name}.wav", s.note) for s in kit.slots], kit.name,
+                      classes=kit_roles(kit, engine.classes), groups=groups)
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for s in kit.slots:
                 z.write(folder / f"{s.name}.wav", f"{s.name}.wav")
@@ -317,11 +323,58 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
               responses={200: {"content": {"application/zip": {}}}})
     async def kit_zip_route(kit: Any = Body(...)):
         k = checked_kit(kit)
+        try:  # the page's patterns and mixer travel in kit.json; its choke groups go into kit.sfz
+            sections = read_sections(kit, [s.name for s in k.slots], "kit")
+        except ValueError as e:
+            raise bad(e) from None
+        groups = None
+        if "mixer" in sections:
+            mix, roles = sections["mixer"]["slots"], kit_roles(k, engine.classes)
+            groups = [mix.get(s.name, {}).get("choke", 1 if r in ("hh_open", "hh_closed") else 0)
+                      for s, r in zip(k.slots, roles)]
         async with ins.heavy:
-            data = await asyncio.to_thread(lambda: kit_zip(render_engine(), k))
+            data = await asyncio.to_thread(lambda: kit_zip(render_engine(), k, groups, sections))
         fname = _filename(k.name, "kit") + ".zip"
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{fname}"'})
+
+    @app.post("/api/beat/mid", summary="A kit's beat (its patterns and mixer sections) as a General MIDI file",
+              response_class=Response, responses={200: {"content": {"audio/midi": {}}}})
+    async def beat_mid(kit: Any = Body(...)):
+        return await beat_file("mid", kit)
+
+    @app.post("/api/beat/wav", summary="A kit's beat rendered with the kit: its MIDI file as `neuraldrum render` "
+              "plays it (16-bit WAV)", response_class=Response, responses={200: {"content": {"audio/wav": {}}}})
+    async def beat_wav(kit: Any = Body(...)):
+        return await beat_file("wav", kit)
+
+    async def beat_file(fmt: str, kit: Any) -> Response:
+        from ..beat import beat_midi
+
+        k = checked_kit(kit)
+        try:
+            if not isinstance(kit.get("patterns"), dict):
+                raise ValueError("kit: no patterns section: nothing to play")
+            mid = beat_midi(k, kit["patterns"], kit.get("mixer"))
+        except ValueError as e:
+            raise bad(e) from None
+        fname = _filename(k.name, "beat")
+        if fmt == "mid":
+            return Response(mid, media_type="audio/midi",
+                            headers={"Content-Disposition": f'attachment; filename="{fname}.mid"'})
+
+        def render() -> bytes:
+            import mido
+
+            from ..control.render import render_midi
+
+            r = render_midi(engine, mido.MidiFile(file=io.BytesIO(mid)), [k])
+            return _wav_bytes(r.audio, r.sample_rate)
+
+        async with ins.heavy:
+            data = await asyncio.to_thread(render)
+        return Response(data, media_type="audio/wav",
+                        headers={"Content-Disposition": f'attachment; filename="{fname}.wav"'})
 
     @app.get("/api/stats", summary="The sound service's counters")
     async def stats():

@@ -96,14 +96,20 @@ export function drawSpectrogram(canvas, x, sampleRate) {
   }
 }
 
-// The latent map. points: [{x, y, class, label, mine}]; current: [x, y] or null; hover: index or -1.
-export function drawMap(canvas, view, points, classes, current, hover) {
+// The latent map. points: [{x, y, class, label, mine}] (only those to show); current: [x, y] or null; hover: index
+// into points or -1; slots: [{x, y, name}] (the kit's sounds); colour: one colour for the density shading (a class's)
+// or null (all classes: neutral). Under the dots, a density shading (a smoothed 2-D histogram of the points) shows
+// where the sounds crowd; outside the view's window nothing is drawn.
+export function drawMap(canvas, view, points, classes, current, hover, slots = [], colour = null) {
   const [g, w, h, dpr] = fit(canvas);
   g.fillStyle = "#111318"; g.fillRect(0, 0, w, h);
+  drawDensity(g, w, h, view, points, colour);
   const r = 3 * dpr;
   points.forEach((p, i) => {
-    const [px, py] = view.toPixel(p.x, p.y, w, h);
-    g.globalAlpha = p.mine ? 1 : 0.75;
+    const q = view.toPixel(p.x, p.y, w, h);
+    if (!q) return;
+    const [px, py] = q;
+    g.globalAlpha = p.mine ? 1 : 0.8;
     g.fillStyle = COLOURS[classes.indexOf(p.class) % COLOURS.length];
     g.beginPath(); g.arc(px, py, p.mine ? r * 1.6 : r, 0, 2 * Math.PI); g.fill();
     if (p.mine || i === hover) {
@@ -111,8 +117,16 @@ export function drawMap(canvas, view, points, classes, current, hover) {
     }
   });
   g.globalAlpha = 1;
-  if (current) {
-    const [px, py] = view.toPixel(current[0], current[1], w, h);
+  g.font = `${Math.round(10 * dpr)}px sans-serif`;
+  for (const s of slots) { // the kit's slots: white squares, named
+    const q = view.toPixel(s.x, s.y, w, h);
+    if (!q) continue;
+    g.strokeStyle = "#fff"; g.lineWidth = 1.5 * dpr; g.strokeRect(q[0] - 4 * dpr, q[1] - 4 * dpr, 8 * dpr, 8 * dpr);
+    g.fillStyle = "rgba(255,255,255,.85)"; g.fillText(s.name, q[0] + 6 * dpr, q[1] - 5 * dpr);
+  }
+  const q = current && view.toPixel(current[0], current[1], w, h);
+  if (q) {
+    const [px, py] = q;
     g.strokeStyle = "#ffd866"; g.lineWidth = 2 * dpr;
     g.beginPath(); g.arc(px, py, 7 * dpr, 0, 2 * Math.PI); g.stroke();
     g.beginPath(); g.moveTo(px - 11 * dpr, py); g.lineTo(px + 11 * dpr, py);
@@ -120,16 +134,70 @@ export function drawMap(canvas, view, points, classes, current, hover) {
   }
 }
 
-// Map coordinates ↔ canvas pixels, from the points' bounds with a margin; positions outside are clamped.
+function drawDensity(g, w, h, view, points, colour) {
+  const cols = 60, rows = Math.max(1, Math.round(cols * h / w)), grid = new Float32Array(cols * rows);
+  for (const p of points) {
+    const q = view.toPixel(p.x, p.y, w, h);
+    if (!q) continue;
+    grid[Math.min(rows - 1, Math.floor(q[1] / h * rows)) * cols + Math.min(cols - 1, Math.floor(q[0] / w * cols))] += 1;
+  }
+  let d = grid;
+  for (let pass = 0; pass < 3; pass++) { // three box blurs ≈ a Gaussian
+    const o = new Float32Array(cols * rows);
+    for (let y = 0; y < rows; y++) for (let x = 0; x < cols; x++) {
+      let s = 0, n = 0;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+        const yy = y + dy, xx = x + dx;
+        if (yy >= 0 && yy < rows && xx >= 0 && xx < cols) { s += d[yy * cols + xx]; n++; }
+      }
+      o[y * cols + x] = s / n;
+    }
+    d = o;
+  }
+  const top = d.reduce((a, b) => Math.max(a, b), 0);
+  if (!top) return;
+  const [cr, cg, cb] = colour ? [1, 3, 5].map((i) => parseInt(colour.slice(i, i + 2), 16)) : [150, 160, 190];
+  const small = document.createElement("canvas"); // one pixel a cell, scaled up smoothly
+  small.width = cols; small.height = rows;
+  const sg = small.getContext("2d"), img = sg.createImageData(cols, rows);
+  for (let k = 0; k < cols * rows; k++) {
+    img.data[4 * k] = cr; img.data[4 * k + 1] = cg; img.data[4 * k + 2] = cb;
+    img.data[4 * k + 3] = Math.round(255 * 0.55 * Math.sqrt(d[k] / top));
+  }
+  sg.putImageData(img, 0, 0);
+  g.imageSmoothingEnabled = true; g.imageSmoothingQuality = "high";
+  g.drawImage(small, 0, 0, w, h);
+}
+
+// Map coordinates ↔ canvas pixels: the points' bounds with a margin, then a zoom (1 = all) and a pan. toPixel gives
+// null for a point outside the window.
 export class MapView {
   constructor(bounds) { this.set(bounds); }
   set([x0, y0, x1, y1]) {
     const mx = (x1 - x0) * 0.06 || 1, my = (y1 - y0) * 0.06 || 1;
-    this.b = [x0 - mx, y0 - my, x1 + mx, y1 + my];
+    this.full = [x0 - mx, y0 - my, x1 + mx, y1 + my];
+    this.reset();
   }
+  reset() { this.b = [...this.full]; }
+  get zoom() { return (this.full[2] - this.full[0]) / (this.b[2] - this.b[0]); }
   toPixel(x, y, w, h) {
     const [x0, y0, x1, y1] = this.b;
-    const u = Math.min(1, Math.max(0, (x - x0) / (x1 - x0))), v = Math.min(1, Math.max(0, (y - y0) / (y1 - y0)));
-    return [u * w, (1 - v) * h];
+    const u = (x - x0) / (x1 - x0), v = (y - y0) / (y1 - y0);
+    return u < 0 || u > 1 || v < 0 || v > 1 ? null : [u * w, (1 - v) * h];
+  }
+  fromPixel(px, py, w, h) {
+    const [x0, y0, x1, y1] = this.b;
+    return [x0 + (px / w) * (x1 - x0), y0 + (1 - py / h) * (y1 - y0)];
+  }
+  zoomAt(f, px, py, w, h) { // f > 1 zooms in, keeping the point under (px, py) in place; at most 40×, at least all
+    const [cx, cy] = this.fromPixel(px, py, w, h);
+    const z = Math.min(40, Math.max(1, this.zoom * f)) / this.zoom;
+    const [x0, y0, x1, y1] = this.b;
+    this.b = [cx - (cx - x0) / z, cy - (cy - y0) / z, cx + (x1 - cx) / z, cy + (y1 - cy) / z];
+    if (this.zoom <= 1.0001) this.reset();
+  }
+  pan(dpx, dpy, w, h) { // drag by (dpx, dpy) pixels
+    const [x0, y0, x1, y1] = this.b, dx = -dpx / w * (x1 - x0), dy = dpy / h * (y1 - y0);
+    this.b = [x0 + dx, y0 + dy, x1 + dx, y1 + dy];
   }
 }

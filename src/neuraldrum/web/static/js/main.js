@@ -2,19 +2,27 @@
 // Uses only the server's documented API (net.js). window.nd holds counters the end-to-end test reads.
 
 import { api, Live } from "./net.js";
-import { audio, makeBuffer, Mono, saveBlob } from "./audio.js";
+import { audio, makeBuffer, Mono, saveBlob, wavBlob } from "./audio.js";
 import { COLOURS, MapView, drawMap, drawSpectrogram, drawWave } from "./draw.js";
+import { History, loadFavourites, saveFavourites } from "./history.js";
 import { KitView } from "./kit.js";
 
 const $ = (id) => document.getElementById(id);
 const rand31 = () => Math.floor(Math.random() * 2 ** 31);
+// latencies: one per control move, move → the sound that answered it (or a later move's sound that replaced it)
 const nd = (window.nd = { received: 0, played: 0, ended: 0, superseded: 0, hifi: 0, lengths: [], latencies: [], serverMs: [],
-  errors: [] });
+  errors: [], pendingMoves: 0 });
 const HIFI_AFTER_MS = 250; // a pad this long still is rendered again in hi-fi (when the server has it)
 const S = { cls: "kick", start: { kind: "centre", label: "class centre" }, x: 0, y: 0, fine: 0, range: 2, axes: "pca",
-  amount: 0, vseed: rand31(), tune: 0, decay: 0, velocity: 127, current: null, sent: false };
-let info, live, kit, mapView = null, mapPoints = [], mapHover = -1, mapSel = -1;
+  amount: 0, vseed: rand31(), tune: 0, decay: 0, velocity: 127, current: null, sent: false,
+  unsent: [], waiting: [], seq: 0 }; // unsent: times of moves no request carries yet; waiting: [seq, time] of sent ones
+let info, live, kit, mapView = null, mapPoints = [], mapHover = -1, mapSel = -1, mapClass = "all";
+const history = new History();
+let favourites = [], favSel = -1, restoring = false;
+nd.ab = { played: 0, side: "A" };
 Object.defineProperty(nd, "mapPoints", { get: () => mapPoints.length });
+Object.defineProperty(nd, "map", { get: () => ({ shown: shown().length, zoom: mapView ? mapView.zoom : 1, window: mapView && mapView.b,
+  slots: mapSlots().length, cls: mapClass }) });
 Object.defineProperty(nd, "current", { get: () => S.current && { voice: S.current.voice, head: Array.from(S.current.samples.slice(0, 2048)) } });
 const mono = new Mono(), mapMono = new Mono();
 
@@ -56,6 +64,58 @@ function loadVoice(v, label) { // a voice dict (a kit slot, a map point) into th
   syncUI(); changed();
 }
 
+// ------------------------------------------------------------------ undo/redo, favourites, A/B
+const snap = () => ({ voice: voice(), label: S.start.label });
+
+function restore(s) { // a snapshot back into the controls, without a new undo step
+  if (!s) return;
+  restoring = true;
+  try { loadVoice(s.voice, s.label); } finally { restoring = false; }
+  showHistory();
+}
+
+function showHistory() {
+  $("undo").disabled = !history.back.length; $("redo").disabled = !history.ahead.length;
+}
+
+function showFavourites() {
+  $("favs").replaceChildren(...favourites.map((f, i) => {
+    const b = document.createElement("button");
+    b.type = "button"; b.className = "fav"; b.textContent = f.label; b.title = `load ${f.label}; A/B compares with it`;
+    b.setAttribute("aria-pressed", String(i === favSel));
+    b.addEventListener("click", () => { favSel = i; loadVoice(f.voice, f.label); showFavourites(); });
+    const x = document.createElement("button");
+    x.type = "button"; x.className = "fav-x"; x.textContent = "×"; x.setAttribute("aria-label", `forget ${f.label}`);
+    x.addEventListener("click", () => { favourites.splice(i, 1); favSel = -1; saveFavourites(favourites); showFavourites(); });
+    const w = document.createElement("span"); w.className = "fav-item"; w.append(b, x);
+    return w;
+  }));
+  $("ab").disabled = favSel < 0 && !favourites.length;
+}
+
+function keep() {
+  const n = favourites.filter((f) => f.voice.class === S.cls).length + 1;
+  favourites.push({ voice: voice(), label: `${S.cls} ${n}` });
+  favSel = favourites.length - 1;
+  saveFavourites(favourites); showFavourites();
+}
+
+async function abCompare() { // alternately: B (the selected kept sound) and A (the current one)
+  const f = favourites[favSel >= 0 ? favSel : favourites.length - 1];
+  if (!f) return;
+  audio();
+  if (nd.ab.side === "A") {
+    try {
+      const r = await live.render("ab", f.voice);
+      if (!r) return;
+      mono.play(makeBuffer(r.samples, r.header.sample_rate));
+    } catch (e) { message(e.message); return; }
+    nd.ab.side = "B";
+  } else { playCurrent(); nd.ab.side = "A"; }
+  nd.ab.played++;
+  $("ab-out").textContent = nd.ab.side === "B" ? `hearing B: ${f.label}` : "hearing A: the current sound";
+}
+
 function syncUI() {
   $("cls").value = S.cls;
   $("start-label").textContent = S.start.label;
@@ -73,31 +133,48 @@ function syncUI() {
 }
 
 // ------------------------------------------------------------------ live rendering (one request per frame at most)
-function changed(move = true) { // move: a person moved a control (the page's latency counts only those)
+// changed(t): a person moved a control at time t (performance.now() clock; a pointer event's own timeStamp), or
+// changed(null): the sound changed without a move (the page's latency counts only moves). Every move's latency runs
+// from the move to the first sound played (or made ready, with autoplay off) whose request left after the move: its
+// own, or a newer one when the server dropped its own for a newer move.
+function changed(t = performance.now()) {
   clearTimeout(S.hifiTimer);
-  S.move = S.move || move;
+  if (t != null) { S.unsent.push(t); nd.pendingMoves++; }
+  if (t != null && !restoring) { history.changed(performance.now(), snap()); showHistory(); }
   if (S.sent) return;
   S.sent = true;
-  requestAnimationFrame(() => { S.sent = false; const m = S.move; S.move = false; renderNow(m); });
+  requestAnimationFrame(() => { S.sent = false; renderNow(); });
 }
 
-async function renderNow(move) {
-  const v = voice();
+function answerMoves(seq, now) { // the sound of request `seq` is out: every move carried by it or before it waited till now
+  let n = 0;
+  while (n < S.waiting.length && S.waiting[n][0] <= seq) nd.latencies.push(now - S.waiting[n++][1]);
+  S.waiting.splice(0, n); nd.pendingMoves -= n;
+  return n;
+}
+
+async function renderNow() {
+  const v = voice(), seq = ++S.seq;
+  for (const t of S.unsent) S.waiting.push([seq, t]);
+  S.unsent = []; clearTimeout(S.hifiTimer);
   S.inFlight = (S.inFlight || 0) + 1;
   let r;
-  try { r = await live.render("pad", v); } catch (e) { message(e.message); return; } finally { S.inFlight--; }
+  try { r = await live.render("pad", v); } catch (e) {
+    message(e.message);
+    const lost = S.waiting.findIndex((w) => w[0] > seq); // moves only this request carried get no sound: not counted
+    nd.pendingMoves -= lost < 0 ? S.waiting.length : lost; S.waiting.splice(0, lost < 0 ? S.waiting.length : lost);
+    return;
+  } finally { S.inFlight--; }
   try {
     if (!r) { nd.superseded++; return; }
     const buffer = makeBuffer(r.samples, r.header.sample_rate);
-    const ms = r.ms; // send → sound ready to play, in this page
     nd.received++; nd.lengths.push(r.samples.length);
-    if (move) { nd.latencies.push(ms); nd.serverMs.push(r.header.render_ms); }
     S.current = { buffer, samples: r.samples, voice: v, map: r.header.map, sr: r.header.sample_rate };
     if ($("autoplay").checked) playCurrent();
-    if (move) showLatency();
-    drawSound(); redrawMap(); showQuality("live");
-    clearTimeout(S.hifiTimer); // (not while a newer move's sound is still coming: that one is what stays)
-    if (info.hifi && !S.inFlight) S.hifiTimer = setTimeout(renderHifi, HIFI_AFTER_MS);
+    if (answerMoves(seq, performance.now())) { nd.serverMs.push(r.header.render_ms); showLatency(); }
+    drawLater(); showQuality("live");
+    clearTimeout(S.hifiTimer); // (not while a newer move's sound is still coming or about to be asked for)
+    if (info.hifi && !S.inFlight && !S.sent) S.hifiTimer = setTimeout(renderHifi, HIFI_AFTER_MS);
   } catch (e) { message(e.message); }
 }
 
@@ -111,7 +188,7 @@ async function renderHifi() {
     if (!r || r.header.quality !== "hifi" || S.current?.voice !== v || S.inFlight) return;
     S.current = { ...S.current, buffer: makeBuffer(r.samples, r.header.sample_rate), samples: r.samples };
     nd.hifi++;
-    drawSound(); showQuality("hifi");
+    drawLater(); showQuality("hifi");
   } catch (e) { /* the live sound stays */ }
 }
 
@@ -132,7 +209,20 @@ function playCurrent() {
 function showLatency() {
   const l = nd.latencies.slice(-200).sort((a, b) => a - b);
   const q = (p) => l[Math.min(l.length - 1, Math.floor(p * l.length))];
-  $("latency").textContent = `move → sound ready: p50 ${q(0.5).toFixed(0)} ms · p95 ${q(0.95).toFixed(0)} ms (last ${l.length})`;
+  $("latency").textContent = `move → sound: p50 ${q(0.5).toFixed(0)} ms · p95 ${q(0.95).toFixed(0)} ms (last ${l.length} moves)`;
+}
+
+// The views follow the sound at most once a frame, and drawing (a spectrogram costs ~10–30 ms) takes at most a
+// quarter of the page's time: during a drag the sounds keep coming and the pad keeps answering.
+const drawing = { pending: false, cost: 0, end: 0 };
+function drawLater() {
+  if (drawing.pending) return;
+  drawing.pending = true;
+  setTimeout(() => requestAnimationFrame(() => {
+    const t = performance.now();
+    drawing.pending = false; drawSound(); redrawMap();
+    drawing.end = performance.now(); drawing.cost = drawing.end - t;
+  }), Math.max(0, drawing.end + 3 * drawing.cost - performance.now()));
 }
 
 function drawSound() {
@@ -142,15 +232,15 @@ function drawSound() {
 }
 
 // ------------------------------------------------------------------ the XY pad
-function setXY(x, y) {
+function setXY(x, y, t) {
   S.x = Math.round(Math.max(-1, Math.min(1, x)) * 100) / 100;
   S.y = Math.round(Math.max(-1, Math.min(1, y)) * 100) / 100;
-  syncUI(); changed();
+  syncUI(); changed(t);
 }
 
 function wirePad() {
   const pad = $("pad");
-  const at = (e) => { const r = pad.getBoundingClientRect(); setXY(2 * (e.clientX - r.left) / r.width - 1, 1 - 2 * (e.clientY - r.top) / r.height); };
+  const at = (e) => { const r = pad.getBoundingClientRect(); setXY(2 * (e.clientX - r.left) / r.width - 1, 1 - 2 * (e.clientY - r.top) / r.height, e.timeStamp); };
   pad.addEventListener("pointerdown", (e) => { audio(); pad.setPointerCapture(e.pointerId); pad.focus(); at(e); });
   pad.addEventListener("pointermove", (e) => { if (pad.hasPointerCapture(e.pointerId)) at(e); });
   pad.addEventListener("keydown", (e) => {
@@ -233,19 +323,31 @@ async function loadMap() {
   } catch (e) { message(`map: ${e.message}`); }
 }
 
+// the map shows one class or all; the kit's slots are marked where their sounds lie
+const shown = () => mapPoints.flatMap((p, i) => (mapClass === "all" || p.class === mapClass ? [i] : []));
+const mapSlots = () => (kit ? kit.slots.filter((s) => s.map).map((s) => ({ x: s.map[0], y: s.map[1], name: s.name })) : []);
+
 function redrawMap() {
-  if (mapView) drawMap($("map"), mapView, mapPoints, info.classes, S.current && S.current.map, mapHover >= 0 ? mapHover : mapSel);
+  if (!mapView) return;
+  const vis = shown(), colour = mapClass === "all" ? null : COLOURS[info.classes.indexOf(mapClass) % COLOURS.length];
+  drawMap($("map"), mapView, vis.map((i) => mapPoints[i]), info.classes, S.current && S.current.map,
+    vis.indexOf(mapHover >= 0 ? mapHover : mapSel), mapSlots(), colour);
+}
+
+function canvasXY(e) {
+  const c = $("map"), r = c.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  return [(e.clientX - r.left) * dpr, (e.clientY - r.top) * dpr, c.width, c.height];
 }
 
 function nearest(e) {
-  const c = $("map"), r = c.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
-  const mx = (e.clientX - r.left) * dpr, my = (e.clientY - r.top) * dpr;
+  const [mx, my, w, h] = canvasXY(e), dpr = window.devicePixelRatio || 1;
   let best = -1, bd = (10 * dpr) ** 2;
-  mapPoints.forEach((p, i) => {
-    const [px, py] = mapView.toPixel(p.x, p.y, c.width, c.height);
-    const d = (px - mx) ** 2 + (py - my) ** 2;
+  for (const i of shown()) {
+    const q = mapView.toPixel(mapPoints[i].x, mapPoints[i].y, w, h);
+    if (!q) continue;
+    const d = (q[0] - mx) ** 2 + (q[1] - my) ** 2;
     if (d < bd) { bd = d; best = i; }
-  });
+  }
   return best;
 }
 
@@ -260,21 +362,44 @@ async function hearPoint(i) {
 
 function wireMap() {
   const c = $("map");
+  let grab = null; // a drag on the map pans it (a click without one loads a point)
+  c.addEventListener("pointerdown", (e) => { if (mapView) { grab = { x: e.clientX, y: e.clientY, moved: false }; c.setPointerCapture(e.pointerId); } });
+  c.addEventListener("pointerup", () => { setTimeout(() => { grab = null; }, 0); });
+  c.addEventListener("wheel", (e) => { // zoom around the pointer
+    if (!mapView) return;
+    e.preventDefault();
+    const [x, y, w, h] = canvasXY(e);
+    mapView.zoomAt(Math.exp(-e.deltaY / 300), x, y, w, h); redrawMap();
+  }, { passive: false });
   c.addEventListener("pointermove", (e) => {
     if (!mapView) return;
+    if (grab && (grab.moved || Math.hypot(e.clientX - grab.x, e.clientY - grab.y) > 4)) {
+      const dpr = window.devicePixelRatio || 1;
+      mapView.pan((e.clientX - grab.x) * dpr, (e.clientY - grab.y) * dpr, c.width, c.height);
+      grab = { x: e.clientX, y: e.clientY, moved: true }; redrawMap();
+      return;
+    }
     const i = nearest(e);
     if (i !== mapHover) { mapHover = i; redrawMap(); if (i >= 0) { audio(); hearPoint(i); } else $("map-tip").innerHTML = "&nbsp;"; }
   });
   c.addEventListener("pointerleave", () => { mapHover = -1; redrawMap(); });
-  c.addEventListener("click", (e) => { const i = nearest(e); if (i >= 0) loadPoint(i); });
-  c.addEventListener("keydown", (e) => { // ← → walk the points (each plays), Enter loads it
-    if (!mapPoints.length) return;
+  c.addEventListener("click", (e) => { if (grab && grab.moved) return; const i = nearest(e); if (i >= 0) loadPoint(i); });
+  c.addEventListener("keydown", (e) => { // ← → walk the points shown (each plays), Enter loads it, + − zoom, 0 resets
+    const vis = shown();
+    if (!vis.length || !mapView) return;
     if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
       e.preventDefault(); audio();
-      mapSel = (mapSel + (e.key === "ArrowRight" ? 1 : -1) + mapPoints.length) % mapPoints.length;
+      const at = vis.indexOf(mapSel), n = vis.length;
+      mapSel = vis[at < 0 ? (e.key === "ArrowRight" ? 0 : n - 1) : (at + (e.key === "ArrowRight" ? 1 : -1) + n) % n];
       redrawMap(); hearPoint(mapSel);
     } else if (e.key === "Enter" && mapSel >= 0) { e.preventDefault(); loadPoint(mapSel); }
+    else if (e.key === "+" || e.key === "=" || e.key === "-") {
+      e.preventDefault(); mapView.zoomAt(e.key === "-" ? 1 / 1.5 : 1.5, c.width / 2, c.height / 2, c.width, c.height); redrawMap();
+    } else if (e.key === "0") { e.preventDefault(); mapView.reset(); redrawMap(); }
   });
+  $("map-class").replaceChildren(new Option("all classes", "all"), ...info.classes.map((cls) => new Option(cls, cls)));
+  $("map-class").addEventListener("change", (e) => { mapClass = e.target.value; mapHover = mapSel = -1; redrawMap(); });
+  $("map-reset").addEventListener("click", () => { if (mapView) { mapView.reset(); redrawMap(); } });
   dropZone(c, async (files) => { // sounds or folders of sounds: each becomes a dot of its predicted class
     $("map-tip").textContent = `adding ${files.length} sound${files.length === 1 ? "" : "s"}…`;
     for (const f of files) {
@@ -293,6 +418,51 @@ function wireMap() {
 }
 
 function loadPoint(i) { const p = mapPoints[i]; loadVoice({ class: p.class, z: p.z }, p.label); }
+
+// ------------------------------------------------------------------ MIDI learn: a controller's knob → a control
+// Choose a target, press "learn", move a knob: that controller (CC number) moves the target from then on. Bindings
+// are saved in this browser. x, y and fine: value 64 is the centre, 0 and 127 the ends (as `neuraldrum midi`);
+// variation and a slot's level: 0 → 0, 127 → 1.5.
+const LEARN_KEY = "neuraldrum.midi-learn";
+let learning = null, bindings = {};
+try { bindings = JSON.parse(localStorage.getItem(LEARN_KEY) || "{}") || {}; } catch (e) { bindings = {}; }
+nd.learned = () => ({ ...bindings });
+
+function learnTargets() {
+  const t = [["x", "pad x"], ["y", "pad y"], ["fine", "fine (P3)"], ["amount", "variation"]];
+  return t.concat(kit.slots.map((s) => [`level:${s.name}`, `level: ${s.name}`]));
+}
+
+function showLearn() {
+  const sel = $("learn-target"), keep = sel.value;
+  sel.replaceChildren(...learnTargets().map(([v, l]) => new Option(l, v)));
+  if (keep) sel.value = keep;
+  const bound = Object.entries(bindings).map(([cc, t]) => `CC ${cc} → ${t}`).join(", ");
+  $("learn-out").textContent = learning ? `move a knob for ${learning}…` : bound || "no knob bound";
+}
+
+function onCC(cc, value) {
+  if (learning) {
+    for (const k of Object.keys(bindings)) if (bindings[k] === learning) delete bindings[k];
+    bindings[cc] = learning; learning = null;
+    try { localStorage.setItem(LEARN_KEY, JSON.stringify(bindings)); } catch (e) { /* storage off */ }
+    $("learn").setAttribute("aria-pressed", "false"); showLearn();
+    return true;
+  }
+  const t = bindings[cc];
+  if (!t) return false;
+  const centred = Math.min(1, Math.max(-1, (value - 64) / 63)), up = (1.5 * value) / 127;
+  if (t.startsWith("level:")) {
+    const k = kit.slots.findIndex((s) => s.name === t.slice(6));
+    if (k < 0) return false;
+    kit.setLevel(k, Math.round(up * 100) / 100);
+    return true;
+  }
+  if (t === "amount") S.amount = Math.round(up * 100) / 100;
+  else S[t] = Math.round(centred * 100) / 100;
+  syncUI(); changed();
+  return true;
+}
 
 // ------------------------------------------------------------------ controls
 function wireControls() {
@@ -315,11 +485,31 @@ function wireControls() {
   $("centre").addEventListener("click", () => { S.start = { kind: "centre", label: "class centre" }; S.x = S.y = S.fine = 0; syncUI(); changed(); });
   $("direction").addEventListener("click", () => { S.vseed = rand31(); if (!S.amount) S.amount = 0.4; syncUI(); changed(); });
   $("play").addEventListener("click", () => { audio(); playCurrent(); });
+  // drag the sound out of the page: Chromium saves it as a WAV file where it is dropped (desktop, a DAW's track)
+  $("drag-out").addEventListener("dragstart", (e) => {
+    if (!S.current) { e.preventDefault(); return; }
+    const name = `${S.cls}.wav`, url = URL.createObjectURL(wavBlob(S.current.samples, S.current.sr));
+    e.dataTransfer.effectAllowed = "copy";
+    e.dataTransfer.setData("DownloadURL", `audio/wav:${name}:${url}`);
+    e.dataTransfer.setData("text/uri-list", url);
+    nd.dragOut = { name, url };
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  });
   $("download").addEventListener("click", async () => {
     try { saveBlob(await api("/api/generate", { voice: voice(), name: S.cls, quality: "hifi" }), `${S.cls}.wav`); } catch (e) { message(e.message); }
   });
   $("file").addEventListener("change", (e) => { if (e.target.files[0]) useOwnSound(e.target.files[0]); e.target.value = ""; });
   dropZone($("drop"), (files) => { if (files[0]) useOwnSound(files[0]); });
+  $("undo").addEventListener("click", () => restore(history.undo()));
+  $("redo").addEventListener("click", () => restore(history.redo()));
+  $("keep").addEventListener("click", keep);
+  $("ab").addEventListener("click", abCompare);
+  document.addEventListener("keydown", (e) => { // ctrl/cmd+Z undoes a sound change, with shift (or ctrl+Y) redoes it
+    const t = e.target;
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || (t.tagName === "INPUT" && t.type === "text")) return;
+    if (e.key.toLowerCase() === "z") { e.preventDefault(); restore(e.shiftKey ? history.redo() : history.undo()); }
+    else if (e.key.toLowerCase() === "y") { e.preventDefault(); restore(history.redo()); }
+  });
   document.addEventListener("keydown", (e) => {
     const t = e.target, typing = t.tagName === "SELECT" || t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && t.type !== "range" && t.type !== "checkbox" && t.type !== "radio");
     if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -330,9 +520,15 @@ function wireControls() {
 
 function wireKit() {
   kit = new KitView(live, info, message);
+  kit.onRendered = drawLater; // the map marks the slots
   window.ndKit = kit;
   $("kit-new").addEventListener("click", async () => { try { await kit.load(await api("/api/kit/new", { seed: rand31() })); } catch (e) { message(e.message); } });
-  $("to-slot").addEventListener("click", () => kit.setVoice(kit.selected, voice()));
+  $("to-slot").addEventListener("click", () => {
+    const k = kit.selected, v = voice(), role = kit.role(k), name = kit.slots[k].name;
+    kit.setVoice(k, v);
+    $("kit-status").textContent = role !== v.class
+      ? `slot ${name} keeps playing as ${role} (its key, its choke group), now with a ${v.class} sound` : `slot ${name}: new sound`;
+  });
   $("from-slot").addEventListener("click", () => { const s = kit.slots[kit.selected]; if (s) loadVoice(s.voice, `slot ${s.name}`); });
   $("kit-zip").addEventListener("click", async () => {
     try { saveBlob(await api("/api/kit/zip", kit.toDict()), `${kit.meta.name}.zip`); } catch (e) { message(e.message); }
@@ -346,10 +542,17 @@ function wireKit() {
       try { d = JSON.parse(await f.text()); } catch (err) { throw new Error(`${f.name}: not valid JSON`); }
       const k = await api("/api/kit/check", d);
       if (!k.same_model) message(`${f.name} was made with another model: its sounds will differ here`);
-      await kit.load(k);
+      await kit.load(k, d.mixer, d.patterns);
     } catch (err) { message(err.message); }
   });
   $("midi").addEventListener("click", () => kit.enableMidi((t) => { $("midi-status").textContent = t; }));
+  kit.onCC = onCC;
+  $("learn").addEventListener("click", (e) => {
+    learning = learning ? null : $("learn-target").value;
+    e.target.setAttribute("aria-pressed", String(!!learning)); showLearn();
+    if (learning && !kit.midiOn) kit.enableMidi((t) => { $("midi-status").textContent = t; });
+  });
+  $("learn-target").addEventListener("focus", showLearn);
   $("seq-play").addEventListener("click", (e) => {
     audio();
     if (kit.playing) kit.stop(); else kit.start();
@@ -357,6 +560,13 @@ function wireKit() {
     e.target.textContent = kit.playing ? "stop beat" : "play beat";
   });
   $("seq-clear").addEventListener("click", () => kit.clear());
+  for (const [fmt, path] of [["wav", "/api/beat/wav"], ["mid", "/api/beat/mid"]]) $(`beat-${fmt}`).addEventListener("click", async () => {
+    try { saveBlob(await api(path, kit.toDict()), `${kit.meta.name}-beat.${fmt}`); } catch (e) { message(e.message); }
+  });
+  $("steps").addEventListener("change", (e) => kit.setSteps(Number(e.target.value)));
+  $("chain").addEventListener("change", (e) => {
+    try { kit.setChain(e.target.value); } catch (err) { message(err.message); e.target.value = kit.beat.chain.join(" "); }
+  });
   $("swing").addEventListener("input", (e) => { $("swing-out").value = `${e.target.value} %`; });
 }
 
@@ -366,9 +576,12 @@ async function main() {
   S.cls = info.classes.includes("snare") ? "snare" : info.classes[0];
   wireControls(); wirePad(); wireKit(); wireMap(); syncUI();
   window.addEventListener("resize", () => { drawSound(); redrawMap(); });
-  changed(false);
+  history.start(snap()); showHistory();
+  favourites = loadFavourites(); showFavourites();
+  changed(null);
   loadMap();
   try { await kit.load(await api("/api/kit/new", { seed: rand31() })); } catch (e) { message(e.message); }
+  showLearn();
   nd.ready = true;
 }
 

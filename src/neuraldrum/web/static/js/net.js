@@ -26,14 +26,17 @@ export function unpackSound(buf) {
 }
 
 // The live connection. render(stream, voice, quality) → Promise of {header, samples, ms} (ms: send → sound here),
-// or null when a newer request of the same stream superseded it (quality "hifi": header.quality says whether the
-// server had it). Reconnects on its own.
+// or null when the server dropped it for a newer request of the same stream, or when a newer request's sound has
+// already been handed out (a stale sound never replaces a fresher one). A sound newer than the last one handed out
+// is always handed out, even while still newer requests are on their way: during a pad drag the player hears every
+// sound the server made, not only the newest request's. (quality "hifi": header.quality says whether the server
+// had it.) Reconnects on its own.
 export class Live {
   constructor(onStatus) {
     this.onStatus = onStatus;
     this.nextId = 1;
     this.waiting = new Map(); // id → {resolve, reject, t0}
-    this.latest = new Map(); // stream → newest id sent
+    this.handed = new Map(); // stream → id of the newest sound handed out
     this.connect();
   }
   connect() {
@@ -72,11 +75,12 @@ export class Live {
     await this.ready;
     if (this.ws.readyState !== WebSocket.OPEN) throw new Error("not connected to the server (reconnecting…)");
     const id = this.nextId++;
-    this.latest.set(stream, id);
     const p = new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject, t0: performance.now() }));
     this.ws.send(JSON.stringify({ type: "render", id, stream, voice, ...(quality === "live" ? {} : { quality }) }));
     const r = await p;
-    // a cached sound can overtake an older request: only the newest of a stream counts
-    return r && this.latest.get(stream) === id ? r : null;
+    // replies can come out of order (a cached sound overtakes an older request): never go back to an older one
+    if (!r || (this.handed.get(stream) || 0) > id) return null;
+    this.handed.set(stream, id);
+    return r;
   }
 }
