@@ -1,6 +1,8 @@
-"""The engine's graphs run by onnxruntime, from a ``neuraldrum export --format onnx`` folder. No torch import:
-a host that installs ``numpy soundfile soxr onnxruntime`` and this package without its torch dependency
-(``pip install --no-deps neuraldrum``) generates and encodes sounds with ``Engine(folder, backend="onnx")``.
+"""The engine's graphs run by onnxruntime, from a ``neuraldrum export --format onnx`` folder (by default the
+packaged model's, shipped beside its bundle). No torch import: the plain install (``pip install neuraldrum``:
+numpy, soundfile, soxr, onnxruntime) generates, encodes, morphs and renders in hi-fi with
+``Engine(backend="onnx")`` — hi-fi and a morph across classes through the export's ``mixer`` graph and
+:mod:`neuraldrum.hifi`.
 """
 from __future__ import annotations
 
@@ -12,33 +14,43 @@ import numpy as np
 
 EXPORT_FORMAT = "neuraldrum-export"  # as written by neuraldrum.export.models
 EXPORT_VERSION = 1
+# the default model's graphs, shipped in the package beside its bundle (``make graphs`` remakes them)
+DEFAULT_EXPORT = Path(__file__).resolve().parent / "assets" / "default-onnx"
 
 
 class OnnxBackend:
-    """generator.onnx + analyzer.onnx of an export folder, behind the same calls as the torch backend.
+    """generator.onnx, analyzer.onnx (+ mixer.onnx) of an export folder, behind the same calls as the torch backend.
 
     Args:
-        folder: the export folder (holding generator.onnx and analyzer.onnx).
+        folder: the export folder (holding generator.onnx, analyzer.onnx and, in exports of this version,
+            mixer.onnx); None: the packaged default model's; another OnnxBackend: its sessions, shared.
         threads: onnxruntime intra-op threads per session (None = onnxruntime's default).
+        hifi: Griffin-Lim iterations after the inverter (numpy, :mod:`neuraldrum.hifi`); 0: the playing path.
     """
 
     name = "onnx"
 
-    def __init__(self, folder: Any, threads: Optional[int] = None):
+    def __init__(self, folder: Any, threads: Optional[int] = None, hifi: int = 0):
+        if isinstance(folder, OnnxBackend):  # another backend's sessions (sessions are thread-safe), in hi-fi or not
+            self.sessions, self.info, self.grid = folder.sessions, folder.info, folder.grid
+            self._set_hifi(hifi)
+            return
         import onnxruntime as ort
 
-        if folder is None:
-            raise ValueError("backend='onnx' needs an export folder: make one with "
-                             "`neuraldrum export --format onnx -o FOLDER` and pass it as the model")
-        folder = Path(folder)
+        folder = Path(folder) if folder is not None else DEFAULT_EXPORT
+        if not (folder / "generator.onnx").is_file() and (folder / "bundle.json").is_file():
+            raise ValueError(f"{folder}: a model bundle, which runs in PyTorch (pip install 'neuraldrum[train]'); "
+                             "to play it without torch, export it: `neuraldrum export --format onnx -o FOLDER`")
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = int(threads)
             opts.inter_op_num_threads = 1
         self.sessions = {}
         metas = {}
-        for graph in ("generator", "analyzer"):
+        for graph in ("generator", "analyzer", "mixer"):
             path = folder / f"{graph}.onnx"
+            if graph == "mixer" and not path.is_file():  # (exports made before the mixer graph: no hi-fi, no
+                continue  # morph across classes)
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: missing; is {folder} an ONNX export of neuraldrum?")
             try:
@@ -53,8 +65,8 @@ class OnnxBackend:
                 raise ValueError(f"{path}: export format {m.get('format')!r} version {m.get('version')!r} "
                                  f"is not supported (reads {EXPORT_FORMAT} {EXPORT_VERSION})")
             self.sessions[graph] = s
-        if metas["generator"]["bundle_sha256"] != metas["analyzer"]["bundle_sha256"]:
-            raise ValueError(f"{folder}: generator.onnx and analyzer.onnx come from different models")
+        if len({m["bundle_sha256"] for m in metas.values()}) > 1:
+            raise ValueError(f"{folder}: {', '.join(g + '.onnx' for g in metas)} come from different models")
         m = metas["generator"]
         f32 = np.float32
         self.info = {
@@ -68,9 +80,19 @@ class OnnxBackend:
             "pca": {k: (np.asarray(v["mean"], f32), np.asarray(v["axes"], f32), np.asarray(v["scales"], f32))
                     for k, v in m["pca"].items()},
             "prior": _prior(m.get("prior"), len(m["classes"]), int(m["latent_dim"]), folder)}
+        self.grid = m.get("hifi")  # the Mel's STFT grid, for hi-fi rendering
+        self._set_hifi(hifi)
+
+    def _set_hifi(self, hifi: int) -> None:
+        if hifi and ("mixer" not in self.sessions or self.grid is None):
+            raise ValueError(f"{self.info['path']}: this export has no mixer graph, which hi-fi rendering needs; "
+                             "export the model again with this version (`neuraldrum export --format onnx`)")
+        self.hifi = int(hifi)
 
     def generate(self, cls: np.ndarray, z: np.ndarray) -> np.ndarray:
         """cls (B,) int64, z (B, D) float32 → (B, n_samples) float32."""
+        if self.hifi:
+            return self.mix(cls, cls, np.zeros(len(cls), np.float32), z)
         return self.sessions["generator"].run(None, {"cls": cls.astype(np.int64),
                                                      "z": np.ascontiguousarray(z, np.float32)})[0]
 
@@ -80,9 +102,22 @@ class OnnxBackend:
                                                           "cls": cls.astype(np.int64)})
         return z, p, used
 
-    def mix(self, cls_a, cls_b, t, z) -> np.ndarray:
-        raise ValueError("a morph across classes mixes log-Mels inside the generator, which the ONNX export "
-                         "does not expose; use backend='torch' (within one class a morph works)")
+    def mix(self, cls_a: np.ndarray, cls_b: np.ndarray, t: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Decode z (B, D) with both classes, mix the log-Mels (1 − t)·a + t·b (t: (B,)), invert (in hi-fi when
+        the backend is) → (B, n_samples)."""
+        from .hifi import finish, griffin_lim_steps
+
+        if "mixer" not in self.sessions:
+            raise ValueError(f"{self.info['path']}: this export has no mixer graph, which a morph across classes "
+                             "needs; export the model again with this version (`neuraldrum export --format onnx`)")
+        wave, target = self.sessions["mixer"].run(None, {
+            "cls_a": cls_a.astype(np.int64), "cls_b": cls_b.astype(np.int64),
+            "t": np.ascontiguousarray(t, np.float32), "z": np.ascontiguousarray(z, np.float32)})
+        if self.hifi:
+            g = self.grid
+            wave = griffin_lim_steps(wave, target, self.hifi, int(g["n_fft"]), int(g["hop_length"]),
+                                     int(g["win_length"]), float(g["momentum"]))
+        return finish(wave, self.info["n_samples"], self.info["sample_rate"])
 
 
 def _prior(p: Any, n_classes: int, latent_dim: int, folder: Path) -> Optional[tuple[np.ndarray, np.ndarray]]:
