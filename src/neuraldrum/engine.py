@@ -425,7 +425,7 @@ def hifi_maker(model: Any = None, threads: Optional[int] = None,
     from pathlib import Path
 
     if like is not None and like.backend.name == "onnx":
-        if "mixer" not in like.backend.sessions:
+        if not like.backend.has_mixer:
             return None
 
         def share() -> Engine:  # the playing engine's sessions: no second copy of the weights

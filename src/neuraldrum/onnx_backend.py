@@ -7,15 +7,16 @@ numpy, soundfile, soxr, onnxruntime) generates, encodes, morphs and renders in h
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from .config import DEFAULT_EXPORT  # the default model's graphs, shipped beside its bundle
+
 EXPORT_FORMAT = "neuraldrum-export"  # as written by neuraldrum.export.models
 EXPORT_VERSION = 1
-# the default model's graphs, shipped in the package beside its bundle (``make graphs`` remakes them)
-DEFAULT_EXPORT = Path(__file__).resolve().parent / "assets" / "default-onnx"
 
 
 class OnnxBackend:
@@ -32,7 +33,7 @@ class OnnxBackend:
 
     def __init__(self, folder: Any, threads: Optional[int] = None, hifi: int = 0):
         if isinstance(folder, OnnxBackend):  # another backend's sessions (sessions are thread-safe), in hi-fi or not
-            self.sessions, self.info, self.grid = folder.sessions, folder.info, folder.grid
+            self.sessions, self.info, self.grid, self._lazy = folder.sessions, folder.info, folder.grid, folder._lazy
             self._set_hifi(hifi)
             return
         import onnxruntime as ort
@@ -47,26 +48,18 @@ class OnnxBackend:
             opts.inter_op_num_threads = 1
         self.sessions = {}
         metas = {}
-        for graph in ("generator", "analyzer", "mixer"):
+        for graph in ("generator", "analyzer"):
             path = folder / f"{graph}.onnx"
-            if graph == "mixer" and not path.is_file():  # (exports made before the mixer graph: no hi-fi, no
-                continue  # morph across classes)
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: missing; is {folder} an ONNX export of neuraldrum?")
-            try:
-                s = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-            except Exception as e:  # onnxruntime raises its own exception types
-                raise ValueError(f"{path}: not a loadable ONNX model ({e})") from None
-            meta = s.get_modelmeta().custom_metadata_map.get("neuraldrum")
-            if meta is None:
-                raise ValueError(f"{path}: no neuraldrum metadata; not made by `neuraldrum export`")
-            metas[graph] = m = json.loads(meta)
-            if m.get("format") != EXPORT_FORMAT or m.get("version") != EXPORT_VERSION:
-                raise ValueError(f"{path}: export format {m.get('format')!r} version {m.get('version')!r} "
-                                 f"is not supported (reads {EXPORT_FORMAT} {EXPORT_VERSION})")
-            self.sessions[graph] = s
-        if len({m["bundle_sha256"] for m in metas.values()}) > 1:
-            raise ValueError(f"{folder}: {', '.join(g + '.onnx' for g in metas)} come from different models")
+            self.sessions[graph], metas[graph] = _open(path, opts)
+        if metas["generator"]["bundle_sha256"] != metas["analyzer"]["bundle_sha256"]:
+            raise ValueError(f"{folder}: generator.onnx and analyzer.onnx come from different models")
+        # the mixer (hi-fi, morphs across classes) is opened on first use: most commands never need it.
+        # (exports made before the mixer graph have none: no hi-fi, no morph across classes)
+        mixer = folder / "mixer.onnx"
+        self._lazy = {"mixer": (mixer, opts, metas["generator"]["bundle_sha256"]) if mixer.is_file() else None,
+                      "lock": threading.Lock()}
         m = metas["generator"]
         f32 = np.float32
         self.info = {
@@ -83,11 +76,29 @@ class OnnxBackend:
         self.grid = m.get("hifi")  # the Mel's STFT grid, for hi-fi rendering
         self._set_hifi(hifi)
 
+    @property
+    def has_mixer(self) -> bool:
+        """Whether the export has the mixer graph (hi-fi rendering, morphs across classes)."""
+        return self._lazy["mixer"] is not None and self.grid is not None
+
+    def _mixer(self):
+        """The mixer graph's session, opened on first use (once, whichever thread asks first)."""
+        with self._lazy["lock"]:
+            if "mixer" not in self.sessions:
+                path, opts, sha = self._lazy["mixer"]
+                session, meta = _open(path, opts)
+                if meta["bundle_sha256"] != sha:
+                    raise ValueError(f"{path}: comes from another model than generator.onnx")
+                self.sessions["mixer"] = session
+            return self.sessions["mixer"]
+
     def _set_hifi(self, hifi: int) -> None:
-        if hifi and ("mixer" not in self.sessions or self.grid is None):
+        if hifi and not self.has_mixer:
             raise ValueError(f"{self.info['path']}: this export has no mixer graph, which hi-fi rendering needs; "
                              "export the model again with this version (`neuraldrum export --format onnx`)")
         self.hifi = int(hifi)
+        if hifi:
+            self._mixer()
 
     def generate(self, cls: np.ndarray, z: np.ndarray) -> np.ndarray:
         """cls (B,) int64, z (B, D) float32 → (B, n_samples) float32."""
@@ -107,10 +118,10 @@ class OnnxBackend:
         the backend is) → (B, n_samples)."""
         from .hifi import finish, griffin_lim_steps
 
-        if "mixer" not in self.sessions:
+        if not self.has_mixer:
             raise ValueError(f"{self.info['path']}: this export has no mixer graph, which a morph across classes "
                              "needs; export the model again with this version (`neuraldrum export --format onnx`)")
-        wave, target = self.sessions["mixer"].run(None, {
+        wave, target = self._mixer().run(None, {
             "cls_a": cls_a.astype(np.int64), "cls_b": cls_b.astype(np.int64),
             "t": np.ascontiguousarray(t, np.float32), "z": np.ascontiguousarray(z, np.float32)})
         if self.hifi:
@@ -118,6 +129,24 @@ class OnnxBackend:
             wave = griffin_lim_steps(wave, target, self.hifi, int(g["n_fft"]), int(g["hop_length"]),
                                      int(g["win_length"]), float(g["momentum"]))
         return finish(wave, self.info["n_samples"], self.info["sample_rate"])
+
+
+def _open(path: Path, opts: Any) -> tuple[Any, dict]:
+    """An onnxruntime session of one exported graph and its neuraldrum metadata, checked."""
+    import onnxruntime as ort
+
+    try:
+        s = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise ValueError(f"{path}: not a loadable ONNX model ({e})") from None
+    meta = s.get_modelmeta().custom_metadata_map.get("neuraldrum")
+    if meta is None:
+        raise ValueError(f"{path}: no neuraldrum metadata; not made by `neuraldrum export`")
+    m = json.loads(meta)
+    if m.get("format") != EXPORT_FORMAT or m.get("version") != EXPORT_VERSION:
+        raise ValueError(f"{path}: export format {m.get('format')!r} version {m.get('version')!r} "
+                         f"is not supported (reads {EXPORT_FORMAT} {EXPORT_VERSION})")
+    return s, m
 
 
 def _prior(p: Any, n_classes: int, latent_dim: int, folder: Path) -> Optional[tuple[np.ndarray, np.ndarray]]:

@@ -20,11 +20,12 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from .atomic import atomic_file, remove_stale, target_of, write_new
+
+if TYPE_CHECKING:  # (numpy is imported where a verb needs it: `classes` starts without it)
+    import numpy as np
 
 CHUNK = 64  # sounds rendered at once by `generate`: memory stays flat however large -n is
 LONG_RUN = 1000  # from this many sounds, progress lines go to stderr even when it is not a terminal
@@ -65,8 +66,8 @@ def _engine(args: argparse.Namespace, hifi: int = 0):
     from .engine import Engine, player_model
 
     model, backend = player_model(args.model, getattr(args, "backend", "auto"))
-    return Engine(model, threads=getattr(args, "threads", None), backend=backend,
-                  hifi=True if getattr(args, "hifi", False) else hifi)
+    return Engine(model, threads=getattr(args, "threads", None), backend=backend, warm=False,  # (a batch of work:
+                  hifi=True if getattr(args, "hifi", False) else hifi)  # no first call to hide a slow start of)
 
 
 def _controls(args: argparse.Namespace):
@@ -115,6 +116,7 @@ def _remove_empty(made: list[Path]) -> None:
 
 def _wav_bytes(x: np.ndarray, sample_rate: int, name: Path) -> bytes:
     """A 16-bit WAV of ``x`` in memory (as :func:`~neuraldrum.audio.io.save_wav` writes it)."""
+    import numpy as np
     import soundfile as sf
 
     from .audio.io import AudioError
@@ -240,6 +242,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
     _check_options(args)
     eng = _engine(args)
     e = eng.encode(args.file, cls=args.cls)
@@ -305,7 +309,7 @@ def _say_untrained(args: argparse.Namespace, classes: Sequence[str]) -> None:
 
         meta = read_meta(Path(args.model))
     else:  # the packaged bundle's (read as it is: no torch needed)
-        from .onnx_backend import DEFAULT_EXPORT
+        from .config import DEFAULT_EXPORT
 
         meta = json.loads((DEFAULT_EXPORT.parent / "default" / "bundle.json").read_text())
     corpus = meta.get("corpus")
@@ -343,7 +347,7 @@ def cmd_kit(args: argparse.Namespace) -> int:
 
 
 def cmd_classes(args: argparse.Namespace) -> int:
-    from .onnx_backend import DEFAULT_EXPORT
+    from .config import DEFAULT_EXPORT
 
     folder = Path(args.model) if args.model else DEFAULT_EXPORT  # (the default model's shipped graphs)
     if (folder / "export.json").is_file():  # an export folder: no torch needed
