@@ -7,6 +7,8 @@ exports run. Each is an ``nn.Module`` built from a loaded bundle, batched, with 
   peak normalisation.
 - :class:`Analyzer`: prepared clip (B, n_samples) → (z (B, D), class probabilities (B, C), class used (B,)):
   Mel front end, listener, standardisation, encoder.
+- :class:`Mixer`: (class a, class b, t, z) → the inverter's waveform before the finishing steps, and the magnitudes
+  hi-fi rendering aims at (exported for hosts without torch: morphs across classes, hi-fi in numpy).
 
 An MCNN inverter runs as :class:`PolyphaseMCNN`: the MCNN's stride-2 transposed convolutions rewritten as ordinary
 convolutions over the input (the even and odd output samples are two short filters on the same input), the
