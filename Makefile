@@ -1,12 +1,16 @@
 # The two commands of the README: `make demo` (the main job) and `make test`.
-.PHONY: setup demo test corpus corpus44 corpus44inv mutate
+.PHONY: setup player demo test graphs corpus corpus44 corpus44inv mutate
 
 setup:
 	./scripts/setup.sh
 
+# the player only: .venv with the package and its plain dependencies (no torch, no Debian packages, no test tools)
+player:
+	./scripts/setup.sh --player
+
 # the main job: a new drum kit from the bundled default model, on the CPU, rendered in hi-fi (Griffin-Lim
-# iterations after the inverter: README, "Hi-fi rendering")
-demo: setup
+# iterations after the inverter: README, "Hi-fi rendering"), by the player (the model's shipped ONNX graphs)
+demo: player
 	.venv/bin/neuraldrum kit -o kit --seed 0 --hifi
 	@echo "the kit's WAV files (one per class) and kit.json are in $(CURDIR)/kit/"
 
@@ -29,6 +33,12 @@ corpus44inv: setup
 test: setup
 	.venv/bin/ruff check src tests
 	.venv/bin/python -m pytest -q
+	.venv/bin/python scripts/check_player.py
+
+# the default model's ONNX graphs, shipped beside its bundle, made again from it (after a change to the graphs:
+# GRAPHS_REVISION; tests/test_player.py checks they are current)
+graphs: setup
+	.venv/bin/neuraldrum export --format onnx -o src/neuraldrum/assets/default-onnx
 
 # mutation testing of the core modules, fixed samples of their mutants, under half an hour on 2 cores (timed per
 # module in docs/mutation.md); CI runs `make test` only. MODULES="bundle mel" picks some, MUTATE_SAMPLE=all runs

@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
 # Set up neuraldrum on a fresh Debian machine: the drum libraries (apt-get), a virtual environment in .venv,
 # the CPU build of PyTorch and the package with its test extras. Safe to run again: it skips what is there.
+#   --player: only the player (what `make demo` needs): .venv with the package and its plain dependencies
+#   (numpy, soundfile, soxr, onnxruntime, the front ends' libraries), no Debian packages, no torch, no test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+
+if [ "${1:-}" = "--player" ]; then
+    [ -x .venv/bin/python ] || { echo "== creating .venv"; "$PY" -m venv .venv; }
+    if ! .venv/bin/python -c "import neuraldrum, numpy, soundfile, soxr, onnxruntime, fastapi, uvicorn, pythonosc, mido" \
+            2>/dev/null; then
+        echo "== installing the player (no torch)"
+        .venv/bin/pip install -q -e .
+    fi
+    exit 0
+fi
 
 # chromium: the browser the end-to-end test of `neuraldrum serve` drives (through Playwright's Python package,
 # which is told to use it: Playwright never downloads a browser here); puredata-core: Pure Data without its GUI,
@@ -20,7 +33,6 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
 
-PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
     "$PY" -m venv .venv

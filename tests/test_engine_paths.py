@@ -21,6 +21,7 @@ import soundfile as sf
 import neuraldrum
 import neuraldrum.engine as engine_module
 from neuraldrum.audio.io import prepare_clip, resample
+from neuraldrum.onnx_backend import DEFAULT_EXPORT
 from neuraldrum.bundle import DEFAULT_BUNDLE, configs_sha256
 from neuraldrum.engine import HIFI_ITERS, Controls, Encoded, Engine, Voice, playing_engine
 from neuraldrum.sampler import SamplerControls, apply_sampler
@@ -120,10 +121,10 @@ def test_engine_takes_its_facts_from_the_backend(fake):
     Engine("b2", threads=1, device="cuda:1", warm=False, hifi=True)
     assert FakeBackend.made[-1] == (("b2",), {"threads": 1, "device": "cuda:1", "hifi": HIFI_ITERS})
     Engine("export-folder", threads=2, backend="onnx", warm=False)
-    assert FakeBackend.made[-1] == (("export-folder",), {"threads": 2})
+    assert FakeBackend.made[-1] == (("export-folder",), {"threads": 2, "hifi": 0})
     with pytest.raises(ValueError) as e:
         Engine("b", backend="tpu")
-    assert str(e.value) == "backend='tpu': choose from torch, onnx"
+    assert str(e.value) == "backend='tpu': choose from auto, torch, onnx"
 
 
 def test_engine_warms_up_by_generating_unless_told_not_to(fake):
@@ -629,8 +630,11 @@ def cached(root, sha):
 def test_playing_engine_picks_torch_for_a_bundle_and_onnx_for_an_export_folder(playing, tmp_path):
     e = playing_engine("some/bundle", threads=3)  # auto: torch for a bundle, with no export
     assert (e.model, e.threads, e.backend) == ("some/bundle", 3, "torch") and playing["exports"] == []
-    e = playing_engine(None)  # the packaged default too
-    assert (e.model, e.backend) == (None, "torch") and playing["exports"] == []
+    for backend in ("auto", "onnx"):  # the packaged default: its graphs shipped beside its bundle, no export
+        e = playing_engine(None, backend=backend)
+        assert (e.model, e.backend) == (DEFAULT_EXPORT, "onnx") and playing["exports"] == []
+    e = playing_engine(None, backend="torch")
+    assert (e.model, e.backend) == (None, "torch")
     e = playing_engine("some/bundle", threads=3, backend="torch")
     assert (e.model, e.threads, e.backend) == ("some/bundle", 3, "torch")
     folder = tmp_path / "export"
@@ -714,17 +718,17 @@ def test_playing_engine_rebuilds_a_cache_entry_of_another_model_or_a_damaged_one
     assert said[1].startswith("preparing the ONNX engine")
 
 
-def test_playing_engine_cache_follows_the_environment_then_home(playing, tmp_path, monkeypatch):
-    sha = sha_of(DEFAULT_BUNDLE)  # no model: the packaged default's checksum names the folder
+def test_playing_engine_cache_follows_the_environment_then_home(playing, model_dir, tmp_path, monkeypatch):
+    sha = sha_of(model_dir)
     monkeypatch.setenv("NEURALDRUM_CACHE", str(tmp_path / "env"))
-    e = playing_engine(say=lambda m: None, backend="onnx")
-    assert e.model == cached(tmp_path / "env", sha) and playing["exports"][-1][0] is None
+    e = playing_engine(model_dir, say=lambda m: None, backend="onnx")
+    assert e.model == cached(tmp_path / "env", sha) and playing["exports"][-1][0] == model_dir
     # an explicit cache wins over the variable
-    e = playing_engine(cache=tmp_path / "arg", say=lambda m: None, backend="onnx")
+    e = playing_engine(model_dir, cache=tmp_path / "arg", say=lambda m: None, backend="onnx")
     assert e.model == cached(tmp_path / "arg", sha)
     monkeypatch.delenv("NEURALDRUM_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    e = playing_engine(say=lambda m: None, backend="onnx")
+    e = playing_engine(model_dir, say=lambda m: None, backend="onnx")
     assert e.model == cached(tmp_path / "home" / ".cache" / "neuraldrum", sha) and len(playing["exports"]) == 3
 
 

@@ -283,9 +283,6 @@ def test_render_verb(bundle_dir, engine, kit, tmp_path, capsys):
                      str(tmp_path / "as_made.wav"), "--model", str(bundle_dir), "--float"]) == 0
     assert "rendering in hi-fi, as the kit was made" in capsys.readouterr().err
     assert np.abs(sf.read(tmp_path / "as_made.wav", dtype="float32")[0] - want).max() < 1e-5
-    assert cli.main(["render", str(tmp_path / "song.mid"), "-o", str(hifi), "--model", str(bundle_dir), "--hifi",
-                     "--backend", "onnx"]) == 1
-    assert "--hifi: hi-fi rendering runs in PyTorch" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- live, without devices

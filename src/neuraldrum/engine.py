@@ -22,15 +22,12 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from .audio.io import check_mix, check_signal, load, prepare_clip, resample
+from .config import HIFI_ITERS  # hi-fi rendering's Griffin-Lim iterations
 from .sampler import apply_sampler
 from .voice import Controls, Voice
 
 __all__ = ["Engine", "Encoded", "Controls", "Voice", "BACKENDS"]
 BACKENDS = ("torch", "onnx")
-# hi-fi rendering's Griffin-Lim iterations: after the default inverter, 24 beat librosa's Griffin-Lim 32 on every
-# fidelity measure of the validation split (STFT SC 0.328 vs 0.344, LSD 4.21 vs 4.27 dB, MR-STFT 0.815 vs 0.855) at
-# a third of its time; 32 were no better (2026-11-28, README)
-HIFI_ITERS = 24
 QUALITIES = ("live", "hifi")  # what a live front end's request may ask for: the playing path, or hi-fi
 
 
@@ -48,18 +45,20 @@ class Engine:
 
     Args:
         bundle: torch backend: a loaded :class:`~neuraldrum.bundle.Bundle`, a path to one, or None for the
-            default. ONNX backend: a folder written by ``neuraldrum export --format onnx``.
+            default. ONNX backend: a folder written by ``neuraldrum export --format onnx``, or None for the default
+            model's graphs shipped in the package.
         threads: intra-op threads (None leaves the backend's default). For torch this is process-wide.
         warm: run one generation at load so the first real call is not slower than the rest.
         device: torch backend only: where the graphs run ("cpu", "cuda", …); None = CUDA when available.
-        backend: "torch" or "onnx".
-        hifi: torch backend only: render in hi-fi, with :data:`HIFI_ITERS` fast Griffin-Lim iterations started from
-            the inverter's output (True), or this many (an int); off (False, 0) for playing. Each iteration costs
-            about 0.8 ms a 1 s sound on one thread; the README's inversion table has what they buy.
+        backend: "torch", "onnx", or "auto" (:func:`auto_backend`: an export folder, or the default model without
+            torch installed, runs with onnxruntime; a bundle with torch).
+        hifi: render in hi-fi, with :data:`HIFI_ITERS` fast Griffin-Lim iterations started from the inverter's
+            output (True), or this many (an int); off (False, 0) for playing. Each iteration costs about 0.8 ms a
+            1 s sound on one thread (torch; numpy's about the same); the README's inversion table has what they buy.
     """
 
     def __init__(self, bundle: Any = None, threads: Optional[int] = None, warm: bool = True,
-                 device: Any = None, backend: str = "torch", hifi: Union[bool, int] = False):
+                 device: Any = None, backend: str = "auto", hifi: Union[bool, int] = False):
         if threads is not None:
             import os
 
@@ -67,18 +66,25 @@ class Engine:
             if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4 * n:
                 raise ValueError(f"threads={threads!r} must be a whole number from 1 to {4 * n} (4 × the CPU count)")
         iters = HIFI_ITERS if hifi is True else (0 if hifi is False else hifi)
+        if backend == "auto":
+            backend = auto_backend(bundle)
         if backend == "torch":
+            if not have_torch():
+                raise ValueError(f"{'the default model' if bundle is None else bundle}: a model bundle runs in "
+                                 f"PyTorch ({TRAIN_EXTRA}); without it, play the default model or an ONNX export "
+                                 "(backend='onnx')")
             from .graphs import TorchBackend
 
             self.backend = TorchBackend(bundle, threads=threads, device=device, hifi=iters)
         elif backend == "onnx":
-            if iters:
-                raise ValueError("hifi: hi-fi rendering runs in PyTorch; use backend='torch' (a model bundle)")
+            from .config import gl_iters_ok, MAX_GL_ITERS
             from .onnx_backend import OnnxBackend
 
-            self.backend = OnnxBackend(bundle, threads=threads)
+            if not gl_iters_ok(iters):
+                raise ValueError(f"hifi={hifi!r}: use a whole number of iterations from 0 to {MAX_GL_ITERS}")
+            self.backend = OnnxBackend(bundle, threads=threads, hifi=iters)
         else:
-            raise ValueError(f"backend={backend!r}: choose from {', '.join(BACKENDS)}")
+            raise ValueError(f"backend={backend!r}: choose from auto, {', '.join(BACKENDS)}")
         info = self.backend.info
         self.hifi: int = iters  # Griffin-Lim iterations after the inverter (0: the playing path)
         self.sample_rate: int = info["sample_rate"]
@@ -355,6 +361,28 @@ class Engine:
                 yield self.backend.mix(np.full(m, ia, np.int64), np.full(m, ib, np.int64), t[i:i + chunk, 0], zc)
 
 
+TRAIN_EXTRA = "pip install 'neuraldrum[train]'"
+
+
+def have_torch() -> bool:
+    """Whether PyTorch can be imported (looked up, not imported: that takes a second)."""
+    import importlib.util
+    import sys
+
+    if "torch" in sys.modules:
+        return sys.modules["torch"] is not None
+    return importlib.util.find_spec("torch") is not None
+
+
+def auto_backend(model: Any) -> str:
+    """The backend ``backend="auto"`` picks for ``model``: "onnx" for an export folder (or a model bundle's
+    name without torch installed: its refusal says what to install), and for the default model (None) when
+    torch is not installed; "torch" otherwise."""
+    if model is not None and not hasattr(model, "meta") and (Path(model) / "generator.onnx").is_file():
+        return "onnx"
+    return "torch" if have_torch() else "onnx"
+
+
 def _class_prior(backend: Any) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """The class prior of a backend: its info's ``prior`` (ONNX: from the export metadata), else its bundle's
     ``prior_mean``/``prior_chol`` (torch); None when the model has none."""
@@ -374,16 +402,47 @@ def _say(msg: str) -> None:
     print(f"neuraldrum: {msg}", file=sys.stderr, flush=True)
 
 
+def default_graphs() -> Optional[Path]:
+    """The default model's ONNX graphs shipped in the package (made from its bundle by ``make graphs``; a test
+    checks they are current), or None in a checkout without them."""
+    from .onnx_backend import DEFAULT_EXPORT
+
+    return DEFAULT_EXPORT if (DEFAULT_EXPORT / "generator.onnx").is_file() else None
+
+
+def player_model(model: Any, backend: str = "auto") -> tuple[Any, str]:
+    """The (model, backend) a command plays: the default model (None) with ``"auto"`` or ``"onnx"`` is its shipped
+    ONNX graphs (no torch, no export, a fraction of torch's start-up and memory); an export folder is ONNX; with
+    ``"auto"`` a model bundle is torch."""
+    if backend not in ("auto", "onnx", "torch"):
+        raise ValueError(f"backend={backend!r}: use 'auto', 'onnx' or 'torch'")
+    if model is None and backend != "torch" and default_graphs() is not None:
+        return default_graphs(), "onnx"
+    return model, auto_backend(model) if backend == "auto" else backend
+
+
 def hifi_maker(model: Any = None, threads: Optional[int] = None,
                like: Optional[Engine] = None) -> Optional[Callable[[], Engine]]:
-    """What makes the model's hi-fi engine (torch, :data:`HIFI_ITERS` Griffin-Lim iterations after the inverter)
-    for the live front ends' hi-fi renders (the page's still pad, slots and kit zips; OSC's ``quality hifi`` and
-    /kit/save); None for an ONNX export folder (no torch there). ``like``: the playing engine of the same model;
-    a torch one lends its loaded bundle (no second load, one copy of the weights)."""
+    """What makes the model's hi-fi engine (:data:`HIFI_ITERS` Griffin-Lim iterations after the inverter) for the
+    live front ends' hi-fi renders (the page's still pad, slots and kit zips; OSC's ``quality hifi`` and
+    /kit/save). ``like``: the playing engine of the same model; a torch one lends its loaded bundle (no second
+    load, one copy of the weights), an ONNX one its export folder. None for an ONNX export without the mixer graph
+    (exports of older versions)."""
     from pathlib import Path
 
+    if like is not None and like.backend.name == "onnx":
+        if not like.backend.has_mixer:
+            return None
+
+        def share() -> Engine:  # the playing engine's sessions: no second copy of the weights
+            eng = Engine(like.backend, warm=False, hifi=True, backend="onnx")
+            eng.model_name = like.model_name
+            return eng
+        return share
     if model is not None and (Path(model) / "export.json").is_file():
-        return None
+        if not (Path(model) / "mixer.onnx").is_file():
+            return None
+        return lambda: Engine(model, threads=threads, warm=False, hifi=True, backend="onnx")
     if like is not None and like.backend.name == "torch":
         return lambda: Engine(like.bundle, threads=threads, warm=False, hifi=True)
     return lambda: Engine(model, threads=threads, warm=False, hifi=True)
@@ -391,10 +450,9 @@ def hifi_maker(model: Any = None, threads: Optional[int] = None,
 
 def playing_engine(model: Any = None, threads: Optional[int] = None, backend: str = "auto",
                    cache: Any = None, say=_say) -> Engine:
-    """The engine for live use (``serve``, ``osc``, ``play``). ``backend="auto"`` runs an export folder with
-    onnxruntime and a bundle (or the default) with torch, which is the faster on a CPU since its playing path
-    keeps FFTs as FFTs (``neuraldrum bench``, ``bench/onnx``: the ONNX engine takes ~1.4–1.9× torch's time on one
-    thread, its exports writing each FFT as matrix products) and needs no export first. ``"onnx"`` with a bundle
+    """The engine for live use (``serve``, ``osc``, ``play``, ``render``). ``backend="auto"`` runs the default
+    model from its shipped ONNX graphs, an export folder with onnxruntime and a bundle with torch (its playing path
+    keeps FFTs as FFTs; ``neuraldrum bench``, ``bench/onnx`` compares them). ``"onnx"`` with a bundle
     exports it once into ``cache`` (default ``$NEURALDRUM_CACHE`` or ``~/.cache/neuraldrum``), keyed by its
     weights' checksum, the package version and ``GRAPHS_REVISION``; a cached export whose recorded checksums
     (weights, configs) differ, or that does not load, is exported again (a smaller process: ~140 MB against
@@ -402,11 +460,10 @@ def playing_engine(model: Any = None, threads: Optional[int] = None, backend: st
     import os
     from pathlib import Path
 
-    if backend not in ("auto", "onnx", "torch"):
-        raise ValueError(f"backend={backend!r}: use 'auto', 'onnx' or 'torch'")
+    model, backend = player_model(model, backend)
     if model is not None and (Path(model) / "generator.onnx").is_file() and backend != "torch":
         return Engine(model, threads=threads, backend="onnx")
-    if backend != "onnx":
+    if backend != "onnx" or not have_torch():
         return Engine(model, threads=threads, backend="torch")
     import importlib.util
 

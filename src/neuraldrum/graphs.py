@@ -7,6 +7,8 @@ exports run. Each is an ``nn.Module`` built from a loaded bundle, batched, with 
   peak normalisation.
 - :class:`Analyzer`: prepared clip (B, n_samples) → (z (B, D), class probabilities (B, C), class used (B,)):
   Mel front end, listener, standardisation, encoder.
+- :class:`Mixer`: (class a, class b, t, z) → the inverter's waveform before the finishing steps, and the magnitudes
+  hi-fi rendering aims at (exported for hosts without torch: morphs across classes, hi-fi in numpy).
 
 An MCNN inverter runs as :class:`PolyphaseMCNN`: the MCNN's stride-2 transposed convolutions rewritten as ordinary
 convolutions over the input (the even and odd output samples are two short filters on the same input), the
@@ -139,11 +141,15 @@ class Generator(nn.Module):
         exp(log-Mel) − floor (so the floor, i.e. silence, becomes 0), then the inverter, fades, peak −1 dBFS.
         The log-Mel is first capped at the loudest any sound within ±1 can have (:func:`loudest_log_mel`): a
         latent far outside the prior decodes to log-Mels of hundreds, whose exp is infinite in float32."""
-        mel = (torch.exp(logmel.clamp(max=self.log_mel_max)) - self.log_floor).clamp(min=0.0)
+        mel = self.mel(logmel)
         wave = self.inverter(mel)
         if self.refine is not None:
             wave = self.refine(wave, mel)
         return self.finish(wave)
+
+    def mel(self, logmel: torch.Tensor) -> torch.Tensor:
+        """log-Mel (B, n_mels, T) → the linear Mel the inverter takes, exp(capped log-Mel) − floor, ≥ 0."""
+        return (torch.exp(logmel.clamp(max=self.log_mel_max)) - self.log_floor).clamp(min=0.0)
 
     def set_hifi(self, iters: int) -> None:
         """Hi-fi rendering: after the inverter, ``iters`` fast Griffin-Lim iterations on the Mel's grid started
@@ -180,6 +186,32 @@ class Generator(nn.Module):
     def forward(self, cls: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """cls (B,) long, z (B, D) float → waveform (B, n_samples) float, peak −1 dBFS."""
         return self.invert(self.logmel(cls, z))
+
+
+class Mixer(nn.Module):
+    """(class a, class b, t, latent) → the inverter's waveform before the finishing steps, and the magnitudes hi-fi
+    rendering aims at: what a host without torch needs for a morph across classes and for hi-fi rendering (the
+    Griffin-Lim iterations and the finishing steps are :mod:`neuraldrum.hifi`, numpy).
+
+    Args:
+        generator: the playing graph whose decoder and inverter are shared (its hi-fi setting is not used).
+    """
+
+    def __init__(self, generator: Generator):
+        super().__init__()
+        from .models.vocos import GriffinLimSteps
+
+        self.generator = generator
+        self.aim = GriffinLimSteps(generator.mel_cfg, 0)
+        self.eval()
+
+    def forward(self, cls_a: torch.Tensor, cls_b: torch.Tensor, t: torch.Tensor,
+                z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cls_a, cls_b (B,) long, t (B,) float, z (B, D) → (wave (B, M) before fades and peak, Griffin-Lim's
+        target (B, T, n_fft/2+1)), from the log-Mel (1 − t) · decode(z, a) + t · decode(z, b)."""
+        g, tt = self.generator, t[:, None, None]
+        mel = g.mel((1 - tt) * g.logmel(cls_a, z) + tt * g.logmel(cls_b, z))
+        return g.inverter(mel), self.aim.target(mel)
 
 
 class Analyzer(nn.Module):

@@ -20,11 +20,12 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from .atomic import atomic_file, remove_stale, target_of, write_new
+
+if TYPE_CHECKING:  # (numpy is imported where a verb needs it: `classes` starts without it)
+    import numpy as np
 
 CHUNK = 64  # sounds rendered at once by `generate`: memory stays flat however large -n is
 LONG_RUN = 1000  # from this many sounds, progress lines go to stderr even when it is not a terminal
@@ -62,10 +63,11 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _engine(args: argparse.Namespace, hifi: int = 0):
     """The engine the options ask for; ``hifi``: Griffin-Lim iterations when --hifi is not given (a kit's own)."""
-    from .engine import Engine
+    from .engine import Engine, player_model
 
-    return Engine(args.model, threads=getattr(args, "threads", None), backend=getattr(args, "backend", "torch"),
-                  hifi=True if getattr(args, "hifi", False) else hifi)
+    model, backend = player_model(args.model, getattr(args, "backend", "auto"))
+    return Engine(model, threads=getattr(args, "threads", None), backend=backend, warm=False,  # (a batch of work:
+                  hifi=True if getattr(args, "hifi", False) else hifi)  # no first call to hide a slow start of)
 
 
 def _controls(args: argparse.Namespace):
@@ -114,6 +116,7 @@ def _remove_empty(made: list[Path]) -> None:
 
 def _wav_bytes(x: np.ndarray, sample_rate: int, name: Path) -> bytes:
     """A 16-bit WAV of ``x`` in memory (as :func:`~neuraldrum.audio.io.save_wav` writes it)."""
+    import numpy as np
     import soundfile as sf
 
     from .audio.io import AudioError
@@ -239,6 +242,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
     _check_options(args)
     eng = _engine(args)
     e = eng.encode(args.file, cls=args.cls)
@@ -299,9 +304,15 @@ def _say_untrained(args: argparse.Namespace, classes: Sequence[str]) -> None:
     their sounds come from a decoder that never learnt them."""
     if args.model and (Path(args.model) / "export.json").is_file():  # an export folder (maybe no torch here)
         return
-    from .bundle import DEFAULT_BUNDLE, read_meta
+    if args.model:
+        from .bundle import read_meta
 
-    corpus = read_meta(Path(args.model) if args.model else DEFAULT_BUNDLE).get("corpus")
+        meta = read_meta(Path(args.model))
+    else:  # the packaged bundle's (read as it is: no torch needed)
+        from .config import DEFAULT_EXPORT
+
+        meta = json.loads((DEFAULT_EXPORT.parent / "default" / "bundle.json").read_text())
+    corpus = meta.get("corpus")
     counts = corpus.get("counts") if isinstance(corpus, dict) else None
     if not isinstance(counts, dict):
         return
@@ -339,8 +350,11 @@ def cmd_kit(args: argparse.Namespace) -> int:
 
 
 def cmd_classes(args: argparse.Namespace) -> int:
-    if args.model and (Path(args.model) / "export.json").is_file():  # an export folder: no torch needed
-        classes = json.loads((Path(args.model) / "export.json").read_text())["classes"]
+    from .config import DEFAULT_EXPORT
+
+    folder = Path(args.model) if args.model else DEFAULT_EXPORT  # (the default model's shipped graphs)
+    if (folder / "export.json").is_file():  # an export folder: no torch needed
+        classes = json.loads((folder / "export.json").read_text())["classes"]
     else:
         from .bundle import DEFAULT_BUNDLE, read_meta
 
@@ -353,15 +367,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     def common(p, json_flag=True, render=True):
         p.add_argument("--model", default=None, help="model bundle folder (default: the bundled model)")
         p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
-        p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                       help="torch (a model bundle) or onnx (a `neuraldrum export --format onnx` folder as --model; "
-                            "no torch needed)")
+        p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                       help="auto (default): onnxruntime for the default model (its graphs ship in the package) and "
+                            "for a `neuraldrum export --format onnx` folder as --model, torch for a model bundle; "
+                            "torch: the default model's bundle in PyTorch (the [train] extra)")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print machine-readable JSON")
         if render:
             p.add_argument("--hifi", action="store_true",
                            help="render in hi-fi: Griffin-Lim iterations started from the inverter's output "
-                                "(≈ 20 ms more a sound; torch backend)")
+                                "(≈ 20 ms more a sound)")
 
     overwrite = ("replace files of the same names (default: never replace a file; a name that is taken is "
                  "skipped for the next free index)")

@@ -15,6 +15,19 @@ def _engine(args: argparse.Namespace):
     return playing_engine(args.model, threads=args.threads, backend=args.backend)
 
 
+def _hifi_engine(args: argparse.Namespace):
+    """The model rendering every sound in hi-fi, in the backend the options ask for."""
+    from ..engine import Engine, hifi_maker, player_model
+
+    model, backend = player_model(args.model, args.backend)
+    if backend == "onnx" and not (model is not None and (Path(model) / "export.json").is_file()):
+        make = hifi_maker(args.model, args.threads, like=_engine(args))  # (a bundle, exported once)
+        if make is None:
+            raise ValueError("--hifi: the cached ONNX export of this model has no mixer graph; use --backend torch")
+        return make()
+    return Engine(model, threads=args.threads, backend=backend, hifi=True)
+
+
 def _kits(paths):
     from ..kit import load_kit
 
@@ -107,22 +120,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     mid = read_midi(args.midi_file)  # a bad file fails before the model loads
     kits = _kits(args.kit)
     if kits and not args.hifi and all(k.info.get("hifi") for k in kits):  # play the sounds as they were made
-        if args.backend == "onnx":
-            print("neuraldrum: the kit was made in hi-fi, which runs in PyTorch; it plays live with --backend onnx",
-                  file=sys.stderr)
-        else:
-            args.hifi = True
-            print("neuraldrum: rendering in hi-fi, as the kit was made (kit --hifi)", file=sys.stderr)
-    if args.hifi and args.backend == "onnx":
-        raise ValueError("--hifi: hi-fi rendering runs in PyTorch; use --backend torch (a model bundle)")
+        args.hifi = True
+        print("neuraldrum: rendering in hi-fi, as the kit was made (kit --hifi)", file=sys.stderr)
     if os.path.lexists(out) and not args.overwrite:
         raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
-    if args.hifi:  # offline: every sound in hi-fi (torch)
-        from ..engine import Engine
-
-        engine = Engine(args.model, threads=args.threads, hifi=True)
-    else:
-        engine = _engine(args)
+    engine = _hifi_engine(args) if args.hifi else _engine(args)  # offline, hi-fi: every sound in hi-fi
     r = render_midi(engine, mid, kits, sample_rate=args.sample_rate, channel=_channel(args.channel),
                     cc_map=parse_cc_map(args.cc), kit_seed=args.seed, limit=not args.no_limit)
     path = save_wav(args.out, r.audio, r.sample_rate, "float" if args.float else "16")
@@ -148,8 +150,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--model", default=None, help="model bundle (default: the bundled model)")
         p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
         p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=backend,
-                       help=f"{backend} (default). auto: torch for a model bundle (the faster on a CPU), "
-                            "onnxruntime for an export folder; onnx: a bundle exported once into the cache")
+                       help=f"{backend} (default). auto: onnxruntime for the default model (its graphs ship in the "
+                            "package) and for an export folder, torch for a model bundle; onnx: a bundle exported "
+                            "once into the cache; torch: PyTorch (the [train] extra)")
 
     cc_help = "controllers that move the last-hit slot's pad, TARGET=CC (default x=16,y=17,fine=18)"
 
@@ -200,6 +203,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print what was rendered as JSON")
     p.add_argument("--hifi", action="store_true",
                    help="render every sound in hi-fi: Griffin-Lim iterations started from the inverter's output "
-                        "(≈ 20 ms more a sound; torch); the default when every --kit was made so (kit --hifi)")
-    common(p, backend="torch")  # offline: no one waits on a render, so no one-off export either
+                        "(≈ 20 ms more a sound); the default when every --kit was made so (kit --hifi)")
+    common(p)
     p.set_defaults(func=cmd_render)

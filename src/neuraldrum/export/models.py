@@ -36,13 +36,18 @@ import torch
 from .. import GRAPHS_REVISION, __version__
 from ..atomic import atomic_folder, foreign_entries, some, write_text
 from ..bundle import Bundle, load_bundle
-from ..graphs import Analyzer, Generator, model_info
+from ..config import HIFI_ITERS
+from ..graphs import Analyzer, Generator, Mixer, model_info
 
 EXPORT_FORMAT = "neuraldrum-export"
 EXPORT_VERSION = 1
 FORMATS = {"onnx": ".onnx", "libtorch": ".pt"}
 META_KEY = "neuraldrum"
 PARITY_TOL = 1e-4
+# (name, formats, input names, output names)
+GRAPHS = (("generator", ("onnx", "libtorch"), ["cls", "z"], ["wave"]),
+          ("analyzer", ("onnx", "libtorch"), ["wave", "cls"], ["z", "probs", "cls_used"]),
+          ("mixer", ("onnx",), ["cls_a", "cls_b", "t", "z"], ["wave", "target"]))
 
 
 def export_meta(bundle: Bundle) -> dict:
@@ -68,6 +73,9 @@ def export_meta(bundle: Bundle) -> dict:
         "pca": {name: {"mean": m.tolist(), "axes": a.tolist(), "scales": s.tolist()}
                 for name, (m, a, s) in info["pca"].items()},
         "prior": prior,
+        # what hi-fi rendering (neuraldrum.hifi) needs besides the mixer graph: the Mel's STFT grid
+        "hifi": {"iters": HIFI_ITERS, "momentum": 0.99, "n_fft": int(bundle.mel.n_fft),
+                 "hop_length": int(bundle.mel.hop_length), "win_length": int(bundle.mel.win_length or bundle.mel.n_fft)},
         "controls": "z = mean + range / 2 * (x * scales[0] * axes[0] + y * scales[1] * axes[1] + fine * scales[2] "
                     "* axes[2]); x, y, fine in [-1, 1]; range > 0 (2, 5, 10); a class without PCA uses 'all'",
         "seed": seed,
@@ -87,6 +95,12 @@ def export_meta(bundle: Bundle) -> dict:
                                  f"with zeros; scale to a peak of 1.0 (not the generator's -1 dBFS)",
                          "fade_shape": "decay: the gain falls linearly in dB to -60 dB over the fade, times a half "
                                        "cosine (0.5 + 0.5 cos(pi u), u from 0 to 1); cosine: the half cosine alone"},
+            "mixer": {"inputs": {"cls_a": ["B", "int64"], "cls_b": ["B", "int64"], "t": ["B", "float32"],
+                                 "z": ["B", info["latent_dim"], "float32"]},
+                      "outputs": {"wave": ["B", "M", "float32"], "target": ["B", "T", "n_fft/2+1", "float32"]},
+                      "use": "ONNX only: the log-Mel (1 - t) * decode(z, cls_a) + t * decode(z, cls_b) inverted, "
+                             "before the fades and the peak (a morph across classes); target: the magnitudes "
+                             "hi-fi rendering's Griffin-Lim iterations aim at (see hifi)"},
         },
     }
 
@@ -101,7 +115,9 @@ def example_inputs(bundle: Bundle, batch: int, seed: int = 0) -> dict[str, tuple
     wave = torch.randn(batch, N, generator=g) * torch.exp(-t / torch.linspace(500, 8000, batch)[:, None])
     wave = wave / wave.abs().amax(dim=1, keepdim=True)
     a_cls = torch.where(torch.arange(batch) % 2 == 0, -1, cls) if bundle.classifier is not None else cls
-    return {"generator": (cls, z), "analyzer": (wave, a_cls)}
+    t_mix = torch.rand(batch, generator=g)
+    t_mix[0] = 0.0  # (hi-fi rendering runs the mixer at t = 0)
+    return {"generator": (cls, z), "analyzer": (wave, a_cls), "mixer": (cls, (cls + 1) % n_cls, t_mix, z)}
 
 
 @contextlib.contextmanager
@@ -166,10 +182,14 @@ def run_exported(fmt: str, path: Path, inputs: tuple[torch.Tensor, ...], names: 
 
 
 def parity(fmt: str, folder: Path, bundle: Bundle, batches=(1, 16)) -> dict[str, float]:
-    """Largest |exported − eager| over every output of both graphs, per batch size (the generator's support
-    mask is soft since ``GRAPHS_REVISION`` 2, so every sample is compared; there is no threshold to flip)."""
-    graphs = {"generator": Generator(bundle), "analyzer": _Outputs(Analyzer(bundle))}
-    names = {"generator": ["cls", "z"], "analyzer": ["wave", "cls"]}
+    """Largest |exported − eager| over every output of every graph, per batch size (the generator's support
+    mask is soft since ``GRAPHS_REVISION`` 2, so every sample is compared; there is no threshold to flip); the
+    mixer's, relative to each output's peak when that is over 1."""
+    gen = Generator(bundle)
+    graphs = {"generator": gen, "analyzer": _Outputs(Analyzer(bundle))}
+    if fmt == "onnx":
+        graphs["mixer"] = Mixer(gen)
+    names = {name: ins for name, _, ins, _ in GRAPHS}
     out = {}
     for b in batches:
         ex = example_inputs(bundle, b, seed=b)
@@ -178,8 +198,10 @@ def parity(fmt: str, folder: Path, bundle: Bundle, batches=(1, 16)) -> dict[str,
                 ref = module(*ex[name])
             ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
             got = run_exported(fmt, folder / f"{name}{FORMATS[fmt]}", ex[name], names[name])
-            out[f"{name}_b{b}"] = max(float(np.max(np.abs(np.asarray(g, np.float64) - r), initial=0.0))
-                                      for g, r in zip(got, ref))
+            # (the mixer's outputs are not normalised, magnitudes run to hundreds: compared relative to their peak)
+            out[f"{name}_b{b}"] = max(float(np.max(np.abs(np.asarray(g, np.float64) - r), initial=0.0)
+                                            / (max(1.0, float(np.max(np.abs(r), initial=0.0))) if name == "mixer"
+                                               else 1.0)) for g, r in zip(got, ref))
     return out
 
 
@@ -194,16 +216,19 @@ def export(bundle: Any, fmt: str, out: Any, check: bool = True) -> dict:
         raise FileExistsError(f"{out}: exists and is not an export folder; choose a new or empty folder")
     if out.is_dir():  # an export folder is replaced whole: only if it holds nothing but an export's files
         other = foreign_entries(out, lambda name: name in ("export.json", "meta.txt")
-                                or name.split(".")[0] in ("generator", "analyzer"))
+                                or name.split(".")[0] in ("generator", "analyzer", "mixer"))
         if other:
             raise FileExistsError(f"{out}: an export folder that also holds {some(other)}, which a new export would "
                                   "delete; move them, or choose a new or empty folder")
     meta = export_meta(b)
     ex = example_inputs(b, 2)
     with atomic_folder(out) as tmp:
-        for name, module, args, names in (
-                ("generator", Generator(b), ex["generator"], (["cls", "z"], ["wave"])),
-                ("analyzer", _Outputs(Analyzer(b)), ex["analyzer"], (["wave", "cls"], ["z", "probs", "cls_used"]))):
+        gen = Generator(b)
+        modules = {"generator": gen, "analyzer": _Outputs(Analyzer(b)), "mixer": Mixer(gen)}
+        for name, fmts, ins, outs in GRAPHS:
+            if fmt not in fmts:
+                continue
+            module, args, names = modules[name], ex[name], (ins, outs)
             m = {**meta, "graph": name}
             path = tmp / f"{name}{FORMATS[fmt]}"
             if fmt == "onnx":
@@ -217,6 +242,8 @@ def export(bundle: Any, fmt: str, out: Any, check: bool = True) -> dict:
                 raise ValueError(f"the {fmt} export differs from eager torch by {worst:.2e} (> {PARITY_TOL}); "
                                  "not written")
         meta["format_written"] = fmt
+        # each graph file's checksum (the shipped default graphs are checked against these and the bundle's)
+        meta["files"] = {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.suffix == FORMATS[fmt]}
         write_text(tmp / "export.json", json.dumps(meta, indent=1) + "\n")
         write_text(tmp / "meta.txt", "".join(f"{k}={v}\n" for k, v in (
             ("format", fmt), ("sample_rate", meta["sample_rate"]), ("n_samples", meta["n_samples"]),
@@ -224,6 +251,16 @@ def export(bundle: Any, fmt: str, out: Any, check: bool = True) -> dict:
             ("classes", ",".join(meta["classes"])), ("prior_temperature", meta["prior_temperature"]),
             ("bundle_sha256", meta["bundle_sha256"]))))
     return meta
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _cmd(args: argparse.Namespace) -> int:

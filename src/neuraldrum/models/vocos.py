@@ -369,16 +369,20 @@ class GriffinLimSteps(_MelGrid):
         self.iters, self.momentum = int(iters), float(momentum)
         self.register_buffer("pinv", torch.linalg.pinv(self.fb.double()).float(), persistent=False)  # (bins, n_mels)
 
-    def forward(self, wave: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-        if wave.is_meta:  # a dry run of shapes (bundle loading), as MelMatch
-            return wave
+    def target(self, mel: torch.Tensor) -> torch.Tensor:
+        """The magnitudes aimed at: (B, n_mels, T) linear Mel → (B, T, n_fft/2+1), frames aimed at silence 0."""
         target = torch.matmul(mel.transpose(1, 2), self.pinv.t()).clamp(min=0.0)  # (B, T, bins)
         if self.power != 1.0:
             target = target ** (1 / self.power)
         # a frame whose loudest bin is SILENT_DB or more under the clip's loudest is made silent (below 16 bits
         # once the sound peaks at -1 dBFS), so playing transforms only the frames from the first to the last loud one
         frame_peak = target.amax(dim=2, keepdim=True)
-        target = target * (frame_peak > frame_peak.amax(dim=1, keepdim=True) * 10 ** (self.SILENT_DB / 20))
+        return target * (frame_peak > frame_peak.amax(dim=1, keepdim=True) * 10 ** (self.SILENT_DB / 20))
+
+    def forward(self, wave: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        if wave.is_meta:  # a dry run of shapes (bundle loading), as MelMatch
+            return wave
+        target = self.target(mel)
         return self._iterate(wave, mel, self.iters,  # the Mel's magnitudes, the phases kept (a bin of 0 stays 0)
                              lambda mag: target[:, :mag.shape[1]] / mag.clamp(min=1e-12), magnitudes=target)
 

@@ -1,0 +1,155 @@
+"""The player without torch: the default model's ONNX graphs shipped in the package (current with its bundle), the
+same sounds as the torch engine (live, hi-fi, morphs across classes), numpy's Griffin-Lim steps checked on paper,
+and the training verbs' one-line message where torch is missing."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import neuraldrum
+from neuraldrum.bundle import DEFAULT_BUNDLE, configs_sha256, read_meta
+from neuraldrum.engine import Encoded, Engine, HIFI_ITERS
+from neuraldrum.graphs import Mixer
+from neuraldrum.hifi import envelope, finish, griffin_lim_steps, hann
+from neuraldrum.onnx_backend import DEFAULT_EXPORT
+from neuraldrum.voice import Controls, Voice
+
+pytest.importorskip("onnxruntime")
+ROOT = Path(__file__).resolve().parents[1]
+PARITY = 1e-4  # the export's parity bound (export.models.PARITY_TOL)
+NO_TORCH = "import sys; sys.modules['torch'] = None  # as in an install without torch\n"
+
+
+@pytest.fixture(scope="module")
+def engines():
+    t = Engine(None, backend="torch", warm=False)
+    return t, Engine(None, backend="onnx", warm=False)
+
+
+def test_shipped_graphs_were_exported_from_the_shipped_bundle():
+    import onnxruntime as ort
+
+    meta = json.loads((DEFAULT_EXPORT / "export.json").read_text())
+    bundle = read_meta(DEFAULT_BUNDLE)
+    assert meta["bundle_sha256"] == bundle["weights"]["sha256"]
+    assert meta["bundle_sha256"] == hashlib.sha256((DEFAULT_BUNDLE / "model.safetensors").read_bytes()).hexdigest()
+    assert meta["configs_sha256"] == configs_sha256(bundle)
+    assert meta["graphs_revision"] == neuraldrum.GRAPHS_REVISION, "the graphs changed: `make graphs` remakes them"
+    assert sorted(meta["files"]) == ["analyzer.onnx", "generator.onnx", "mixer.onnx"]
+    for name, sha in meta["files"].items():
+        assert hashlib.sha256((DEFAULT_EXPORT / name).read_bytes()).hexdigest() == sha, name
+        s = ort.InferenceSession(str(DEFAULT_EXPORT / name), providers=["CPUExecutionProvider"])
+        assert json.loads(s.get_modelmeta().custom_metadata_map["neuraldrum"])["bundle_sha256"] == sha_of(bundle)
+    assert sum(f.stat().st_size for f in DEFAULT_EXPORT.iterdir()) <= 60e6
+
+
+def sha_of(bundle_meta):
+    return bundle_meta["weights"]["sha256"]
+
+
+def test_the_default_model_plays_from_its_graphs_as_in_torch(engines):
+    t, o = engines
+    assert o.backend.name == "onnx" and o.model_sha256 == t.model_sha256 and o.model_name == t.model_name
+    voices = [Voice("kick", seed=3), Voice("snare", controls=Controls(x=0.5, y=-0.5, range=5)),
+              Voice("ride", seed=1, amount=0.3, variation_seed=2)]
+    for a, b in zip(t.render(voices), o.render(voices)):
+        assert a.shape == b.shape and np.abs(a - b).max() <= PARITY
+    a, b = Encoded(t.sample_prior(1, 4, cls="kick")[0], "kick", {}), Encoded(t.sample_prior(1, 5, cls="clap")[0],
+                                                                             "clap", {})
+    mt, mo = t.morph(a, b, 5), o.morph(a, b, 5)  # across classes: the log-Mels mixed in the mixer graph
+    assert np.abs(mt - mo).max() <= PARITY and np.abs(mt[0] - t.generate("kick", z=a.z)).max() <= PARITY
+
+
+def test_hifi_steps_in_numpy_equal_torchs(engines):
+    t, _ = engines
+    hi = Engine(t.bundle, backend="torch", warm=False, hifi=True)
+    g = hi.generator
+    cls = torch.tensor([t.class_index(c) for c in ("kick", "snare", "crash")])
+    z = torch.from_numpy(np.stack([t.sample_prior(1, s, cls=c)[0] for s, c in enumerate(("kick", "snare", "crash"))]))
+    with torch.inference_mode():
+        wave, target = Mixer(g)(cls, cls, torch.zeros(3), z)
+        want = hi.backend.generate(cls.numpy(), z.numpy())
+    m = t.bundle.mel
+    got = finish(griffin_lim_steps(wave.numpy(), target.numpy(), HIFI_ITERS, m.n_fft, m.hop_length, m.win_length),
+                 t.n_samples, t.sample_rate)
+    assert np.abs(got - want).max() <= PARITY  # the same steps on the same input
+    # end to end (the mixer graph's float rounding, then 24 iterations): within what torch's own hi-fi varies by
+    # between batch sizes (2.4e-4 here)
+    o = Engine(None, backend="onnx", warm=False, hifi=True)
+    end = o.generate_batch(["kick", "snare", "crash"], z.numpy())
+    one = np.stack([hi.generate(c, z=zz) for c, zz in zip(("kick", "snare", "crash"), z.numpy())])
+    assert np.abs(end - want).max() <= 1e-3 and np.abs(one - want).max() > 1e-5
+    assert np.abs(end - t.generate_batch(["kick", "snare", "crash"], z.numpy())).max() > 1e-2  # hi-fi differs
+
+
+def test_griffin_lim_steps_keep_a_consistent_spectrogram_and_match_the_hann_window():
+    n_fft, hop, win = 1024, 256, 1024
+    assert np.allclose(hann(n_fft, win), np.hanning(win + 1)[:-1], atol=1e-6)  # periodic Hann
+    assert np.allclose(hann(8, 4), [0, 0, 0, 0.5, 1, 0.5, 0, 0], atol=1e-6)  # centred in n_fft
+    env = envelope(hann(n_fft, win), hop, 20)
+    assert np.allclose(env[n_fft:-n_fft], 1.5, atol=1e-5)  # Hann² at 75 % overlap sums to 3/2
+    rng = np.random.default_rng(0)
+    n = 40 * hop
+    x = (rng.standard_normal(n) * np.exp(-np.arange(n) / 3000)).astype(np.float32)[None]
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(x[0], n_fft // 2), n_fft)[::hop]
+    mags = np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=-1)).astype(np.float32)[None]
+    y = griffin_lim_steps(x, mags, 8, n_fft, hop, win)  # its own STFT's magnitudes: a fixed point
+    assert np.abs(y - x).max() < 1e-4
+    z = griffin_lim_steps(x, mags * 0, 3, n_fft, hop, win)  # aimed at silence: silent over the frames
+    assert np.abs(z[:, :(mags.shape[1] - 1) * hop]).max() == 0.0
+    fin = finish(np.ones((1, 1000), np.float32), 1200, 22050)
+    assert fin.shape == (1, 1200) and fin[0, 0] == 0 and abs(fin.max() - 10 ** (-1 / 20)) < 1e-6
+    assert fin[0, 1100:].max() == 0  # padded with silence past the input
+
+
+def test_hifi_needs_the_mixer_graph(tmp_path):
+    old = tmp_path / "old_export"
+    shutil.copytree(DEFAULT_EXPORT, old, ignore=shutil.ignore_patterns("mixer.onnx"))
+    with pytest.raises(ValueError, match="no mixer graph, which hi-fi rendering needs"):
+        Engine(old, backend="onnx", hifi=True)
+    e = Engine(old, backend="onnx", warm=False)
+    with pytest.raises(ValueError, match="no mixer graph, which a morph across classes needs"):
+        e.morph(Encoded(np.zeros(e.latent_dim, np.float32), "kick", {}),
+                Encoded(np.zeros(e.latent_dim, np.float32), "snare", {}), 3)
+
+
+def _run(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-c", NO_TORCH + textwrap.dedent(code)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+@pytest.mark.parametrize("argv", [["train", "wae", "--data", "c", "--out", "r"], ["eval", "--data", "c"],
+                                  ["export", "--format", "onnx", "-o", "e"], ["bundle", "--help"],
+                                  ["kit", "-o", "k", "--backend", "torch"]])
+def test_train_verbs_without_torch_say_the_extra_in_one_line(argv, tmp_path):
+    r = _run(f"from neuraldrum import cli; sys.exit(cli.main({argv!r}))", tmp_path)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'neuraldrum[train]'" in lines[0], r.stderr
+    assert lines[0].startswith("neuraldrum: error:") and not list(tmp_path.iterdir())
+
+
+def test_the_kit_verb_without_torch_makes_the_torch_engines_kit(tmp_path):
+    r = _run("""
+        from neuraldrum import cli
+        rc = cli.main(["kit", "-o", "kit", "--seed", "3", "--hifi"])
+        print("torch" in sys.modules and sys.modules["torch"] is not None, rc)
+        """, tmp_path)
+    assert r.returncode == 0 and r.stdout.split()[-2:] == ["False", "0"], r.stderr
+    from neuraldrum import cli
+    import soundfile as sf
+
+    assert cli.main(["kit", "-o", str(tmp_path / "torch_kit"), "--seed", "3", "--hifi", "--backend", "torch"]) == 0
+    for cls in ("kick", "hh_open", "shaker"):
+        a, _ = sf.read(tmp_path / "kit" / f"{cls}.wav", dtype="float32")
+        b, _ = sf.read(tmp_path / "torch_kit" / f"{cls}.wav", dtype="float32")
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1e-3 + 2 / 32768  # hi-fi's bound, to the 16-bit step
