@@ -4,8 +4,15 @@ let ctx = null;
 
 export function audio() {
   if (!ctx) ctx = new AudioContext({ latencyHint: "interactive" });
-  if (ctx.state === "suspended") ctx.resume();
+  if (ctx.state === "suspended" && !(ctx instanceof OfflineAudioContext)) ctx.resume();
   return ctx;
+}
+
+// Play into `c` (an OfflineAudioContext: a bounce) while `fn` schedules; the live context comes back after.
+export function withContext(c, fn) {
+  const live = ctx;
+  ctx = c;
+  try { return fn(); } finally { ctx = live; }
 }
 
 export function makeBuffer(samples, sampleRate) {
