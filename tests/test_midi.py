@@ -461,3 +461,26 @@ def test_mixer_choke_groups_replace_the_hat_choke(engine, kit, waves):
     assert np.allclose(kick[at + 200:len(plain)], plain[at + 200:], atol=1e-6)  # only the kick is left
     with pytest.raises(ValueError, match="mixer.slots.kick.pan"):
         render_midi(engine, song(1), [kit], mixers=[{"version": 1, "slots": {"kick": {"pan": 3}}}])
+
+
+def test_render_verb_plays_the_mixer_of_kit_json(bundle_dir, engine, kit, tmp_path, capsys):
+    """`neuraldrum render --kit kit.json` applies the kit.json's mixer section (a panned slot: a stereo file whose
+    channels are those of render_midi with that mixer); a bad mixer is one line naming the file and field."""
+    song(1).save(tmp_path / "song.mid")
+    kit.save(tmp_path / "kit.json")
+    d = json.loads((tmp_path / "kit.json").read_text())
+    d["mixer"] = {"version": 1, "slots": {"kick": {"pan": 0.4, "level": 0.7}, "snare": {"mute": True}}}
+    (tmp_path / "kit.json").write_text(json.dumps(d))
+    out = tmp_path / "song.wav"
+    assert cli.main(["render", str(tmp_path / "song.mid"), "--kit", str(tmp_path / "kit.json"), "-o", str(out),
+                     "--model", str(bundle_dir), "--float", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["channels"] == 2 and info["muted_notes"] == 1 and info["notes"] == 4
+    x, _ = sf.read(out, dtype="float32")
+    want = render_midi(engine, song(1), [kit], mixers=[d["mixer"]]).audio
+    assert x.shape == want.shape and np.allclose(x, want, atol=1e-6)
+    d["mixer"]["slots"]["kick"]["pan"] = "left"
+    (tmp_path / "kit.json").write_text(json.dumps(d))
+    assert cli.main(["render", str(tmp_path / "song.mid"), "--kit", str(tmp_path / "kit.json"), "-o",
+                     str(tmp_path / "bad.wav"), "--model", str(bundle_dir)]) == 1
+    assert "kit.json: mixer.slots.kick.pan" in capsys.readouterr().err

@@ -11,7 +11,8 @@ A pattern row is one MIDI velocity per step (0: no hit; the page writes 100 for 
 ``steps`` is 16 or 32; ``chain`` is the order the patterns play in (1–16 names among A, B, C, D). A mixer slot's
 ``level`` is a linear gain 0–1.5, ``pan`` −1 (left) … 1 (right), ``choke`` a group 0 (none) … 4: a hit cuts every
 ringing sound of its group. Both sections name slots of the kit. The kit itself (:mod:`neuraldrum.kit`) ignores
-them; ``neuraldrum kit --from`` checks them and keeps them in the kit it writes, and the page reads them back.
+them; ``neuraldrum kit --from`` checks them and keeps them in the kit it writes, the page reads them back, and
+``neuraldrum render --kit kit.json`` plays the mixer (:mod:`neuraldrum.control.render`).
 """
 from __future__ import annotations
 
