@@ -404,3 +404,80 @@ def test_virtual_port_when_rtmidi_offers_one(engine, kit):
         finally:
             inport.close()
             out.close()
+
+
+def test_render_with_the_kits_mixer_level_pan_mute_solo_and_choke_groups(engine, kit, waves):
+    """A kit's mixer section: level is a gain, pan puts √2·cos θ, √2·sin θ (θ = (pan + 1)·π/4) on the left and
+    right, a hit cuts the ringing sound of its choke group over the 3 ms fade, a muted slot is silent; no pan off
+    the centre stays mono and equals the same mix without a mixer."""
+    names = [s.name for s in kit.slots]
+    mixer = {"version": 1, "slots": {"kick": {"level": 0.5, "pan": -0.5, "choke": 2},
+                                     "snare": {"pan": 1.0, "choke": 2}, "hh_closed": {"mute": True}}}
+    events = ((0, 36, 100), (480, 38, 64), (960, 42, 127))
+    r = render_midi(engine, song(1, events=events), [kit], limit=False, mixers=[mixer])
+    assert r.audio.ndim == 2 and r.audio.shape[1] == 2 and (r.notes, r.muted_notes) == (2, 1)
+    k_at, s_at = round(seconds(0) * SR), round(seconds(480) * SR)
+    fade = round(0.003 * SR)
+    kick = waves[names.index("kick")][:s_at - k_at + fade] * 0.5 * (100 / 127) ** 2
+    kick[s_at - k_at:] *= np.linspace(1, 0, fade + 1, dtype=np.float32)[1:]  # the snare (group 2) cuts it
+    snare = waves[names.index("snare")] * (64 / 127) ** 2
+    left, right = np.zeros(len(r.audio), np.float32), np.zeros(len(r.audio), np.float32)
+    kl, kr = np.sqrt(2) * np.cos(np.pi / 8), np.sqrt(2) * np.sin(np.pi / 8)  # pan -0.5: θ = π/8
+    left[k_at:k_at + len(kick)] += kl * kick
+    right[k_at:k_at + len(kick)] += kr * kick
+    right[s_at:s_at + len(snare)] += np.sqrt(2) * snare  # hard right: +3 dB on the right, nothing on the left
+    assert len(r.audio) == s_at + len(snare)  # the muted closed hat adds nothing, not even length
+    assert np.allclose(r.audio[:, 0], left, atol=1e-6) and np.allclose(r.audio[:, 1], right, atol=1e-6)
+    # without the snare, the kick rings on: the ratio of the channels is the pan law's, the level halves it
+    alone = render_midi(engine, song(1, events=events[:1]), [kit], limit=False, mixers=[mixer]).audio
+    full = render_midi(engine, song(1, events=events[:1]), [kit], limit=False).audio
+    i = int(np.argmax(np.abs(full)))
+    assert alone[i, 0] / alone[i, 1] == pytest.approx(1 / np.tan(np.pi / 8), rel=1e-5)
+    assert alone[i, 0] / full[i] == pytest.approx(0.5 * np.sqrt(2) * np.cos(np.pi / 8), rel=1e-5)
+    # solo: only the soloed slot plays; centred, the song is mono and the same as no mixer for that slot
+    solo = {"version": 1, "slots": {"snare": {"solo": True}}}
+    a = render_midi(engine, song(1, events=events), [kit], limit=False, mixers=[solo])
+    b = render_midi(engine, song(1, events=events[1:2]), [kit], limit=False)
+    assert a.audio.ndim == 1 and a.muted_notes == 2 and np.array_equal(a.audio, b.audio)
+
+
+def test_mixer_choke_groups_replace_the_hat_choke(engine, kit, waves):
+    """With a mixer, a closed hat in no group lets the open hat ring; a kick in the hats' group cuts it. Without a
+    mixer the closed hat chokes the open hat, as before."""
+    hats = ((0, 46, 100), (480, 42, 100))
+    names = [s.name for s in kit.slots]
+    o = waves[names.index("hh_open")] * (100 / 127) ** 2
+    at = round(seconds(480) * SR)
+    free = render_midi(engine, song(1, events=hats), [kit], limit=False,
+                       mixers=[{"version": 1, "slots": {"hh_closed": {"choke": 0}}}]).audio
+    cut = render_midi(engine, song(1, events=hats), [kit], limit=False).audio
+    assert np.allclose(free[at + 200:len(o)] - cut[at + 200:len(o)], o[at + 200:], atol=1e-6)
+    kick = render_midi(engine, song(1, events=((0, 46, 100), (480, 36, 100))), [kit], limit=False,
+                       mixers=[{"version": 1, "slots": {"kick": {"choke": 1}}}]).audio  # the open hat is in 1
+    plain = render_midi(engine, song(1, events=((480, 36, 100),)), [kit], limit=False).audio
+    assert np.allclose(kick[at + 200:len(plain)], plain[at + 200:], atol=1e-6)  # only the kick is left
+    with pytest.raises(ValueError, match="mixer.slots.kick.pan"):
+        render_midi(engine, song(1), [kit], mixers=[{"version": 1, "slots": {"kick": {"pan": 3}}}])
+
+
+def test_render_verb_plays_the_mixer_of_kit_json(bundle_dir, engine, kit, tmp_path, capsys):
+    """`neuraldrum render --kit kit.json` applies the kit.json's mixer section (a panned slot: a stereo file whose
+    channels are those of render_midi with that mixer); a bad mixer is one line naming the file and field."""
+    song(1).save(tmp_path / "song.mid")
+    kit.save(tmp_path / "kit.json")
+    d = json.loads((tmp_path / "kit.json").read_text())
+    d["mixer"] = {"version": 1, "slots": {"kick": {"pan": 0.4, "level": 0.7}, "snare": {"mute": True}}}
+    (tmp_path / "kit.json").write_text(json.dumps(d))
+    out = tmp_path / "song.wav"
+    assert cli.main(["render", str(tmp_path / "song.mid"), "--kit", str(tmp_path / "kit.json"), "-o", str(out),
+                     "--model", str(bundle_dir), "--float", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["channels"] == 2 and info["muted_notes"] == 1 and info["notes"] == 4
+    x, _ = sf.read(out, dtype="float32")
+    want = render_midi(engine, song(1), [kit], mixers=[d["mixer"]]).audio
+    assert x.shape == want.shape and np.allclose(x, want, atol=1e-6)
+    d["mixer"]["slots"]["kick"]["pan"] = "left"
+    (tmp_path / "kit.json").write_text(json.dumps(d))
+    assert cli.main(["render", str(tmp_path / "song.mid"), "--kit", str(tmp_path / "kit.json"), "-o",
+                     str(tmp_path / "bad.wav"), "--model", str(bundle_dir)]) == 1
+    assert "kit.json: mixer.slots.kick.pan" in capsys.readouterr().err

@@ -653,3 +653,28 @@ def test_kit_zip_keeps_the_beat_and_the_mixers_choke_groups(client):
     kit["mixer"]["slots"]["kick"]["choke"] = 9
     r = client.post("/api/kit/zip", json=kit)
     assert r.status_code == 422 and "kit: mixer.slots.kick.choke: 9" in r.json()["error"]
+
+
+def test_beat_wav_is_neuraldrum_render_of_beat_mid_with_kit_json(client, engine, tmp_path):
+    """The API's beat WAV is `neuraldrum render beat.mid --kit kit.json` of its own beat MIDI, sample for sample,
+    the mixer applied (a panned slot: stereo); the MIDI holds the steps' velocities, muted slots' notes too."""
+    import mido
+
+    kit = client.post("/api/kit/new", json={"seed": 5}).json()
+    kit["mixer"] = {"version": 1, "slots": {"kick": {"level": 0.5, "pan": 0.8}, "snare": {"mute": True},
+                                            "hh_closed": {"choke": 2}, "hh_open": {"choke": 2}}}
+    kit["patterns"] = {"version": 1, "tempo": 120, "swing": 0, "steps": 16, "chain": ["A"],
+                       "patterns": {"A": {"kick": [90] + [0] * 15, "snare": [0] * 4 + [127] + [0] * 11,
+                                          "hh_open": [0, 0, 100] + [0] * 13, "hh_closed": [0] * 6 + [60] + [0] * 9}}}
+    mid, wav = (client.post(f"/api/beat/{f}", json=kit) for f in ("mid", "wav"))
+    assert mid.status_code == wav.status_code == 200
+    (tmp_path / "beat.mid").write_bytes(mid.content)
+    (tmp_path / "kit.json").write_text(json.dumps(kit))
+    on = [(m.note, m.velocity) for m in mido.MidiFile(file=io.BytesIO(mid.content)).tracks[0] if m.type == "note_on"]
+    assert sorted(on) == sorted([(36, 90), (38, 127), (46, 100), (42, 60)])
+    assert cli.main(["render", str(tmp_path / "beat.mid"), "--kit", str(tmp_path / "kit.json"), "-o",
+                     str(tmp_path / "cli.wav"), "--model", str(engine.bundle.path)]) == 0
+    a, sra = sf.read(io.BytesIO(wav.content), dtype="int16")
+    b, srb = sf.read(tmp_path / "cli.wav", dtype="int16")
+    assert sra == srb and a.ndim == 2 and a.shape == b.shape and np.array_equal(a, b)
+    assert np.abs(a[:, 1]).max() > np.abs(a[:, 0]).max() > 0  # the kick is panned right

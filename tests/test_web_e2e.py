@@ -501,8 +501,9 @@ def test_patterns_accents_32_steps_and_chain_survive_save_and_load(browser, url,
 
 
 def test_the_exported_beat_wav_is_neuraldrum_render_of_its_midi(browser, url, engine, tmp_path):
-    """export beat MIDI: the chain's hits on the slots' GM notes, channel 10, swing as played; export beat WAV: the
-    same samples `neuraldrum render --kit kit.json beat.mid` writes (hat choke included)."""
+    """export beat MIDI: the chain's hits on the slots' GM notes, channel 10, swing as played, the steps' velocities
+    (muted slots too: the mixer stays in kit.json); export beat WAV: the same samples `neuraldrum render --kit
+    kit.json beat.mid` writes, the mixer applied (a panned slot makes it stereo, a muted one is silent)."""
     import mido
 
     from neuraldrum import cli
@@ -515,9 +516,18 @@ def test_the_exported_beat_wav_is_neuraldrum_render_of_its_midi(browser, url, en
     pg.fill("#chain", "A A")
     pg.locator("#chain").dispatch_event("change")
     pg.fill("#tempo", "150")
-    pg.locator("#swing").fill("30")
+    pg.locator("#swing").fill("60")  # 20 ms late: a whole number of samples, as the sequencer's grid
     clap = pg.evaluate("ndKit.slots.findIndex(s => s.name === 'clap')")
     pg.locator(f"#seq button.mute >> nth={clap}").click()
+    hat = pg.evaluate("ndKit.slots.findIndex(s => s.name === 'hh_closed')")
+    pg.locator(f"#seq button.mute >> nth={hat}").click()
+    kick = pg.evaluate("ndKit.slots.findIndex(s => s.name === 'kick')")
+    pg.locator(f"#seq input.level >> nth={kick}").fill("0.6")
+    pg.locator(f"#seq input.pan >> nth={kick}").fill("-0.7")
+    snare = pg.evaluate("ndKit.slots.findIndex(s => s.name === 'snare')")
+    pg.select_option(f"#seq select.choke >> nth={snare}", "1")  # the snare cuts the open hat ringing on
+    bounce = pg.evaluate("ndKit.bounce().then(b => [b.sampleRate, Array.from(b.getChannelData(0)), "
+                         "Array.from(b.getChannelData(1))])")
     got = {}
     for name, button in (("beat.mid", "#beat-mid"), ("beat.wav", "#beat-wav"), ("kit.json", "#kit-json")):
         with pg.expect_download(timeout=60000) as dl:
@@ -532,17 +542,31 @@ def test_the_exported_beat_wav_is_neuraldrum_render_of_its_midi(browser, url, en
         t += msg.time
         if msg.type == "note_on":
             on.append((t, msg.note, msg.velocity, msg.channel))
-    assert {c for *_, c in on} == {9} and 39 not in {n for _, n, _, _ in on}  # channel 10; the clap is muted
+    assert {c for *_, c in on} == {9} and 39 in {n for _, n, _, _ in on}  # channel 10; the muted clap's notes
     kicks = [tt for tt, n, _, _ in on if n == 36]
-    assert kicks == [0, 7 * 240 + 24, 8 * 240, 16 * 240, 23 * 240 + 24, 24 * 240]  # steps 0, 7 (late: swing), 8
-    assert {v for _, n, v, _ in on if n == 36} == {100}
+    assert kicks == [0, 7 * 240 + 48, 8 * 240, 16 * 240, 23 * 240 + 48, 24 * 240]  # steps 0, 7 (late: swing), 8
+    assert {v for _, n, v, _ in on if n == 36} == {100}  # the step's velocity, not the level
     out = tmp_path / "render.wav"
     assert cli.main(["render", str(got["beat.mid"]), "-o", str(out), "--kit", str(got["kit.json"]),
                      "--model", str(engine.bundle.path)]) == 0
     a, sra = sf.read(got["beat.wav"], dtype="int16")
     b, srb = sf.read(out, dtype="int16")
     assert sra == srb and a.shape == b.shape and np.array_equal(a, b)
-    assert np.abs(a).max() > 1000, "the beat is not silence"
+    assert a.ndim == 2 and a.shape[1] == 2 and np.abs(a).max() > 1000, "a stereo beat, not silence"
+    # the kick plays alone for the first 0.3 s (the hats muted): left/right = cot((pan + 1)·π/4)
+    seg = np.abs(a[:round(0.3 * sra)].astype(np.float64)).sum(axis=0)
+    assert seg[0] / seg[1] == pytest.approx(1 / np.tan(0.3 * np.pi / 4), rel=0.01)
+    # the page's own sequencer and mixer, bounced in Chromium (OfflineAudioContext), sound as the WAV: the same
+    # mix but for the WAV's limiter (one gain for the whole song) and its 16 bits
+    assert bounce[0] == sra
+    page, wav = np.stack([bounce[1], bounce[2]], axis=1), a.astype(np.float64) / 32767
+    assert len(page) >= len(wav) and np.abs(page[len(wav):]).max(initial=0) < 1e-4  # silence after the WAV ends
+    page = page[:len(wav)]
+    g = float((wav * page).sum() / (page * page).sum())
+    assert g == pytest.approx(1, abs=2e-3) or np.abs(wav).max() == pytest.approx(0.891, abs=2e-3)
+    err = np.linalg.norm(wav - g * page) / np.linalg.norm(wav)
+    print(f"page bounce vs beat WAV: gain {g:.4f}, relative error {err:.2e}")
+    assert err < 5e-3
 
 
 def test_undo_redo_favourites_and_ab(page):

@@ -11,7 +11,8 @@ A pattern row is one MIDI velocity per step (0: no hit; the page writes 100 for 
 ``steps`` is 16 or 32; ``chain`` is the order the patterns play in (1–16 names among A, B, C, D). A mixer slot's
 ``level`` is a linear gain 0–1.5, ``pan`` −1 (left) … 1 (right), ``choke`` a group 0 (none) … 4: a hit cuts every
 ringing sound of its group. Both sections name slots of the kit. The kit itself (:mod:`neuraldrum.kit`) ignores
-them; ``neuraldrum kit --from`` checks them and keeps them in the kit it writes, and the page reads them back.
+them; ``neuraldrum kit --from`` checks them and keeps them in the kit it writes, the page reads them back, and
+``neuraldrum render --kit kit.json`` plays the mixer (:mod:`neuraldrum.control.render`).
 """
 from __future__ import annotations
 
@@ -144,19 +145,16 @@ MIDI_PPQ = 960  # ticks per quarter note: a sixteenth is 240 ticks
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 
 
-def beat_midi(kit, patterns: dict, mixer: Any = None) -> bytes:
+def beat_midi(kit, patterns: dict) -> bytes:
     """The beat as a General MIDI file (type 0, drums on channel 10): the chain played once, each hit on its
     slot's note with its step's velocity, swing as the page plays it (every second sixteenth late by
-    swing % of a triplet sixteenth). The mixer is applied where MIDI can carry it: muted slots (and, when any slot
-    is soloed, the others) are left out, and a slot's level scales its velocities (gain (v/127)² · level →
-    velocity 127 · √gain, rounded); pan has no place in one drum channel. Slots without a note are left out.
-    ``neuraldrum render --kit kit.json`` plays it with the kit."""
+    swing % of a triplet sixteenth). Notes and velocities only: every hit of the patterns is in it, muted or not;
+    the mixer (level, pan, mute, solo, choke groups) stays in kit.json, where ``neuraldrum render --kit kit.json``
+    applies it. Slots without a note are left out."""
     import mido
 
     names = [s.name for s in kit.slots]
     check_patterns(patterns, names)
-    mix = check_mixer(mixer, names)["slots"] if mixer is not None else {}
-    solo = any(m.get("solo") for m in mix.values())
     steps, bpm, swing = patterns["steps"], patterns["tempo"], patterns["swing"]
     six = MIDI_PPQ // 4
     late = round(swing / 100 * six / 3)
@@ -166,14 +164,10 @@ def beat_midi(kit, patterns: dict, mixer: Any = None) -> bytes:
         for i in range(steps):
             t = (c * steps + i) * six + (late if i % 2 else 0)
             for slot in kit.slots:
-                m = mix.get(slot.name, {})
                 v = rows.get(slot.name, [0] * steps)[i]
-                if not v or slot.note is None or m.get("mute") or (solo and not m.get("solo")):
+                if not v or slot.note is None:
                     continue
-                if m.get("level", 1) == 0:
-                    continue
-                vel = min(127, max(1, round(127 * ((v / 127) ** 2 * m.get("level", 1)) ** 0.5)))
-                events.append((t, 1, mido.Message("note_on", note=slot.note, velocity=vel, channel=DRUM_CHANNEL)))
+                events.append((t, 1, mido.Message("note_on", note=slot.note, velocity=v, channel=DRUM_CHANNEL)))
                 events.append((t + six // 2, 0, mido.Message("note_off", note=slot.note, velocity=0,
                                                             channel=DRUM_CHANNEL)))
     end = len(patterns["chain"]) * steps * six

@@ -3,7 +3,9 @@
 A slot named after a class (``snare``) keeps that role whatever sound is put in it: a closed-hat sound in the
 ``snare`` slot still plays on the snare's key and in no hi-hat choke group. A slot with a name of its own
 (``boom``) takes its role from its sound's class. Every player of a kit (the page's pads and sequencer, the MIDI
-renderer, the SFZ and Hydrogen exports) chokes by role, so they all agree.
+renderer, the SFZ and Hydrogen exports) chokes by role, so they all agree — except where the kit's ``mixer`` section
+(:mod:`neuraldrum.beat`) gives choke groups: then the page, ``kit.sfz`` and the MIDI renderer choke by those
+groups (a slot it leaves out: the hats' roles in group 1, the others in none).
 """
 from __future__ import annotations
 

@@ -267,7 +267,8 @@ def prepare_clip(x: np.ndarray, n_samples: int, sample_rate: int, fade_ms: float
 
 
 def save_wav(path: PathLike, x: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
-    """Write a mono WAV atomically (temp file in the same folder, then rename).
+    """Write a mono WAV (``x`` (N,)) or a stereo one (``x`` (N, 2)) atomically (temp file in the same folder,
+    then rename).
 
     ``subtype``: "16"/"PCM_16", "24"/"PCM_24" or "float"/"FLOAT". Integer formats are clipped to [-1, 1].
     """
@@ -276,7 +277,8 @@ def save_wav(path: PathLike, x: np.ndarray, sample_rate: int, subtype: str = "PC
     if subtype not in WAV_SUBTYPES:
         raise ValueError(f"unknown WAV subtype {subtype!r}; use one of 16, 24, float")
     sub = WAV_SUBTYPES[subtype]
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    x = np.asarray(x, dtype=np.float32)
+    x = x if x.ndim == 2 and x.shape[1] == 2 else x.reshape(-1)
     if not np.all(np.isfinite(x)):
         raise AudioError(path, "refusing to write NaN or Inf samples")
     if sub != "FLOAT":

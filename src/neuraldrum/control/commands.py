@@ -34,6 +34,13 @@ def _kits(paths):
     return [load_kit(p) for p in paths or ()]
 
 
+def _mixer(path, kit):
+    """The checked ``mixer`` section of the kit.json at ``path`` (None when it has none)."""
+    from ..beat import load_sections
+
+    return load_sections(path, [s.name for s in kit.slots]).get("mixer")
+
+
 def _channel(text: str):
     if text == "all":
         return None
@@ -119,6 +126,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {args.out}: the song is written as a WAV; name it ….wav")
     mid = read_midi(args.midi_file)  # a bad file fails before the model loads
     kits = _kits(args.kit)
+    mixers = [_mixer(p, k) for p, k in zip(args.kit or (), kits)]  # the page's mixer, in kit.json
     if kits and not args.hifi and all(k.info.get("hifi") for k in kits):  # play the sounds as they were made
         args.hifi = True
         print("neuraldrum: rendering in hi-fi, as the kit was made (kit --hifi)", file=sys.stderr)
@@ -126,10 +134,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
     engine = _hifi_engine(args) if args.hifi else _engine(args)  # offline, hi-fi: every sound in hi-fi
     r = render_midi(engine, mid, kits, sample_rate=args.sample_rate, channel=_channel(args.channel),
-                    cc_map=parse_cc_map(args.cc), kit_seed=args.seed, limit=not args.no_limit)
+                    cc_map=parse_cc_map(args.cc), kit_seed=args.seed, limit=not args.no_limit, mixers=mixers)
     path = save_wav(args.out, r.audio, r.sample_rate, "float" if args.float else "16")
     info = {"file": str(path), "seconds": round(r.seconds, 3), "samples": len(r.audio), "sample_rate": r.sample_rate,
-            "notes": r.notes, "other_channels": {str(c + 1): n for c, n in sorted(r.other_channels.items())},
+            "notes": r.notes, "muted_notes": r.muted_notes, "channels": 1 if r.audio.ndim == 1 else 2,
+            "other_channels": {str(c + 1): n for c, n in sorted(r.other_channels.items())},
             "skipped_notes": r.skipped_notes, "cc_renders": r.renders, "kits": r.kits, "gain": round(r.gain, 4)}
     if args.json:
         print(json.dumps(info, indent=1))

@@ -7,6 +7,9 @@
   velocity → gain ``(velocity / 127) ** 2`` (the SFZ default curve, as :class:`~neuraldrum.sampler.SamplerControls`);
 - a closed hat chokes a ringing open hat, and an open hat the one before it (:data:`CHOKES`), by the slots' roles
   (:mod:`neuraldrum.roles`: a closed-hat sound in the ``snare`` slot plays as the snare);
+- a kit's mixer (the ``mixer`` section of kit.json, :mod:`neuraldrum.beat`), when given, sets each slot's level (a
+  gain on top of velocity's), pan, mute and solo, and replaces the role chokes by its choke groups: a hit of group
+  g cuts every ringing sound of group g (the page's rule; a slot the mixer leaves out has the page's defaults);
 - a control change moves the pad (x, y, fine) of the last slot hit (:data:`DEFAULT_CC`, configurable):
   a :class:`Render` of the slot's new voice, which the transport renders in the background while notes go on
   playing the old sound, then hands back with :meth:`DrumMachine.set_wave`;
@@ -48,12 +51,16 @@ class Key:
 
 @dataclass(frozen=True)
 class Hit:
-    """Play ``key`` at ``gain``; ``group`` is its choke group (the slot's role), ``chokes`` the groups it cuts."""
+    """Play ``key`` at ``gain`` and ``pan``; ``group`` is its choke group (the slot's role, or its mixer group),
+    ``chokes`` the groups it cuts. A hit that is not ``audible`` (muted, or another slot soloed) plays nothing
+    and cuts nothing."""
 
     key: Key
     gain: float
-    group: str
+    group: Optional[str]
     chokes: frozenset
+    pan: float = 0.0
+    audible: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,31 @@ def key_map(kit: Kit) -> dict[int, Key]:
     return keys
 
 
+HAT_ROLES = ("hh_open", "hh_closed")  # the mixer's default choke group 1, as the page's
+
+
+def mixer_settings(kit: Kit, mixer: Optional[dict]) -> Optional[list[dict]]:
+    """Each slot's mixer settings (level, pan, choke, audible), the page's defaults filling what ``mixer`` (a
+    checked ``mixer`` section) leaves out; None without a mixer."""
+    if mixer is None:
+        return None
+    rows = mixer.get("slots", {})
+    solo = any(r.get("solo") for r in rows.values())
+    out = []
+    for s in kit.slots:
+        r = rows.get(s.name, {})
+        role = slot_role(s.name, s.voice.cls)
+        out.append({"level": float(r.get("level", 1.0)), "pan": float(r.get("pan", 0.0)),
+                    "choke": int(r.get("choke", 1 if role in HAT_ROLES else 0)),
+                    "audible": not r.get("mute", False) and (bool(r.get("solo")) or not solo)})
+    return out
+
+
+def pans_off_centre(mixer: Optional[dict]) -> bool:
+    """Whether a mixer section pans any slot off the centre (a render of it is stereo)."""
+    return any(r.get("pan", 0) != 0 for r in (mixer or {}).get("slots", {}).values())
+
+
 class DrumMachine:
     """The drum machine's state and rules: the kit, each slot's current voice and ready sounds, the last slot hit.
 
@@ -137,9 +169,12 @@ class DrumMachine:
         self.channel = channel
         self.load_kit(kit)
 
-    def load_kit(self, kit: Kit, waves: Optional[Sequence[np.ndarray]] = None) -> None:
-        """Play ``kit`` from now on; ``waves`` (one per slot, at the input rate) makes it playable at once."""
+    def load_kit(self, kit: Kit, waves: Optional[Sequence[np.ndarray]] = None,
+                 mixer: Optional[dict] = None) -> None:
+        """Play ``kit`` from now on; ``waves`` (one per slot, at the input rate) makes it playable at once;
+        ``mixer`` is the kit's checked ``mixer`` section (None: no mixer, the role chokes)."""
         self.kit = kit.validate()
+        self.mix = mixer_settings(kit, mixer)
         self.voices = [s.voice for s in kit.slots]
         self.keys = key_map(kit)
         self._tunes = {k: sorted({key.tune for key in self.keys.values() if key.slot == k})
@@ -185,7 +220,12 @@ class DrumMachine:
             self.last_slot = key.slot
             role = slot_role(self.kit.slots[key.slot].name, self.voices[key.slot].cls)
             gain = SamplerControls(velocity=float(msg.velocity)).gain
-            return [Hit(key, gain, role, CHOKES.get(role, frozenset()))]
+            if self.mix is None:
+                return [Hit(key, gain, role, CHOKES.get(role, frozenset()))]
+            m = self.mix[key.slot]
+            group = f"choke{m['choke']}" if m["choke"] else None
+            return [Hit(key, gain * m["level"], group, frozenset({group}) if group else frozenset(), m["pan"],
+                        m["audible"])]
         if kind == "control_change" and msg.control in self.cc_map and self.last_slot is not None:
             k = self.last_slot
             v = self.voices[k]

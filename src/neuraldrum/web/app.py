@@ -344,7 +344,7 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
         return await beat_file("mid", kit)
 
     @app.post("/api/beat/wav", summary="A kit's beat rendered with the kit: its MIDI file as `neuraldrum render` "
-              "plays it (16-bit WAV)", response_class=Response, responses={200: {"content": {"audio/wav": {}}}})
+              "plays it with the kit's mixer (16-bit WAV; stereo when a slot is panned)", response_class=Response, responses={200: {"content": {"audio/wav": {}}}})
     async def beat_wav(kit: Any = Body(...)):
         return await beat_file("wav", kit)
 
@@ -355,7 +355,8 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
         try:
             if not isinstance(kit.get("patterns"), dict):
                 raise ValueError("kit: no patterns section: nothing to play")
-            mid = beat_midi(k, kit["patterns"], kit.get("mixer"))
+            mid = beat_midi(k, kit["patterns"])
+            mixer = read_sections(kit, [s.name for s in k.slots], "kit").get("mixer")
         except ValueError as e:
             raise bad(e) from None
         fname = _filename(k.name, "beat")
@@ -368,7 +369,7 @@ def create_app(engine: Engine, corpus: Optional[str] = None, service: Optional[S
 
             from ..control.render import render_midi
 
-            r = render_midi(engine, mido.MidiFile(file=io.BytesIO(mid)), [k])
+            r = render_midi(engine, mido.MidiFile(file=io.BytesIO(mid)), [k], mixers=[mixer])
             return _wav_bytes(r.audio, r.sample_rate)
 
         async with ins.heavy:

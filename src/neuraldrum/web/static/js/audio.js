@@ -4,8 +4,15 @@ let ctx = null;
 
 export function audio() {
   if (!ctx) ctx = new AudioContext({ latencyHint: "interactive" });
-  if (ctx.state === "suspended") ctx.resume();
+  if (ctx.state === "suspended" && !(ctx instanceof OfflineAudioContext)) ctx.resume();
   return ctx;
+}
+
+// Play into `c` (an OfflineAudioContext: a bounce) while `fn` schedules; the live context comes back after.
+export function withContext(c, fn) {
+  const live = ctx;
+  ctx = c;
+  try { return fn(); } finally { ctx = live; }
 }
 
 export function makeBuffer(samples, sampleRate) {
@@ -16,6 +23,11 @@ export function makeBuffer(samples, sampleRate) {
 
 export const CHOKE_FADE_S = 0.003; // a choked sound fades out over 3 ms (no click), as the MIDI renderer's mixer
 
+// The pan law, as the MIDI renderer's (neuraldrum render --kit kit.json): equal power, 0 dB at the centre. Left and
+// right gains are √2·cos θ and √2·sin θ, θ = (pan + 1)·π/4: a StereoPannerNode (cos θ, sin θ for a mono buffer)
+// after a √2 gain. A centred sound plays at its level on both sides; hard left is +3 dB on the left only.
+export const PAN_MAKEUP = Math.SQRT2;
+
 // Play a buffer at `when` (AudioContext time; now when 0) with linear gain and a stereo pan (-1 left … 1 right).
 // Returns the source node (its gain and pan nodes as .gainNode, .panNode); its choke(t) fades it out from time t
 // over CHOKE_FADE_S and stops it.
@@ -23,9 +35,9 @@ export function play(buffer, gain = 1, when = 0, pan = 0) {
   const a = audio();
   const src = a.createBufferSource();
   src.buffer = buffer;
-  const g = a.createGain(), p = a.createStereoPanner();
-  g.gain.value = gain; p.pan.value = pan;
-  src.connect(g).connect(p).connect(a.destination);
+  const g = a.createGain(), p = a.createStereoPanner(), mk = a.createGain();
+  g.gain.value = gain; p.pan.value = pan; mk.gain.value = PAN_MAKEUP;
+  src.connect(g).connect(p).connect(mk).connect(a.destination);
   src.gainNode = g; src.panNode = p;
   const t0 = when || a.currentTime;
   src.start(t0);

@@ -1,7 +1,7 @@
 // The kit: slots (a voice each, rendered ahead so a hit never waits), pads played by mouse, keyboard and Web
 // MIDI, and a 16-step sequencer with tempo and swing.
 
-import { audio, makeBuffer, play, velocityGain } from "./audio.js";
+import { audio, makeBuffer, play, velocityGain, withContext } from "./audio.js";
 
 // Patterns: A–D, 16 or 32 steps, one MIDI velocity per step (0 off, HIT, ACCENT), played in the chain's order;
 // saved in kit.json as {"patterns": {"version": 1, "tempo", "swing", "steps", "chain", "patterns": {A: {slot:
@@ -146,6 +146,7 @@ export class KitView {
       this.ringing.set(g, [...(this.ringing.get(g) || []), src]);
       src.addEventListener("ended", () => this.ringing.set(g, (this.ringing.get(g) || []).filter((x) => x !== src)));
     }
+    if (audio() instanceof OfflineAudioContext) return true; // a bounce: no pad lights up
     this.last = src;
     this.stats.hits++;
     const el = this.pads.children[k], delay = when ? Math.max(0, (when - audio().currentTime) * 1000) : 0;
@@ -339,14 +340,37 @@ export class KitView {
 
   stop() { clearInterval(this.timer); this.timer = null; this.grid.querySelectorAll(".now").forEach((c) => c.classList.remove("now")); }
 
+  // Play step `step` of pattern `name`, the step's grid time being `t`: swing puts every second sixteenth late
+  // by swing % of a triplet sixteenth. Returns when its hits sound.
+  playStep(name, step, t) {
+    const sixteenth = 60 / this.bpm / 4, rows = this.beat.patterns[name];
+    const at = t + (step % 2 ? (Number(this.swing.value) / 100) * sixteenth / 3 : 0);
+    this.slots.forEach((_, k) => { const v = rows[k][step]; if (v) this.hit(k, velocityGain(v), at); });
+    return at;
+  }
+
+  // The chain played once through the page's own sequencer and mixer into an OfflineAudioContext (stereo, at the
+  // sounds' rate, `tail` seconds after the last step): what the page plays, as a buffer.
+  async bounce(tail = 2) {
+    const sr = this.slots.find((s) => s.buffer)?.buffer.sampleRate || 44100;
+    const sixteenth = 60 / this.bpm / 4, n = this.beat.chain.length * this.beat.steps;
+    const off = new OfflineAudioContext(2, Math.ceil((n * sixteenth + tail) * sr), sr);
+    const ringing = this.ringing;
+    this.ringing = new Map();
+    try {
+      withContext(off, () => this.beat.chain.forEach((name, c) => {
+        for (let i = 0; i < this.beat.steps; i++) this.playStep(name, i, (c * this.beat.steps + i) * sixteenth);
+      }));
+    } finally { this.ringing = ringing; }
+    return off.startRendering();
+  }
+
   tick() { // schedule every step that starts in the next 120 ms, on the audio clock
     const a = audio();
     const sixteenth = 60 / this.bpm / 4;
     while (this.next < a.currentTime + 0.12) {
-      const swing = this.step % 2 ? (Number(this.swing.value) / 100) * sixteenth / 3 : 0;
-      const t = this.next + swing, step = this.step;
-      const name = this.beat.chain[this.chainPos], rows = this.beat.patterns[name];
-      this.slots.forEach((_, k) => { const v = rows[k][step]; if (v) this.hit(k, velocityGain(v), t); });
+      const step = this.step, name = this.beat.chain[this.chainPos];
+      const t = this.playStep(name, step, this.next);
       setTimeout(() => this.showStep(step, name), Math.max(0, (t - a.currentTime) * 1000));
       this.next += sixteenth; this.step = (this.step + 1) % this.beat.steps;
       if (this.step === 0) this.chainPos = (this.chainPos + 1) % this.beat.chain.length;
