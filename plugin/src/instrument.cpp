@@ -316,7 +316,8 @@ float paramFromSpec(const PadSpec& p, int k) {
         case kY: return float(p.voice.y);
         case kFine: return float(p.voice.fine);
         case kRange: return float(p.voice.range);
-        case kSeed: return p.voice.seed && p.voice.z.empty() ? float(*p.voice.seed) : -1.0f;
+        case kSeed:  // a seed past the parameter's range (a kit's) shows as its low 24 bits; the kit keeps it whole
+            return p.voice.seed && p.voice.z.empty() ? float(*p.voice.seed & 0xFFFFFF) : -1.0f;
         case kVariation: return float(p.voice.amount);
         case kTune: return float(p.sampler.tune);
         case kDecay: return p.sampler.decay ? float(*p.sampler.decay) : 0.0f;

@@ -1,6 +1,7 @@
 // neuraldrum-plugin-tool: the plugin's core without a host, for tests and measurements.
 //   rng SEED N                 N numbers of numpy's default_rng(SEED).standard_normal, one a line
-//   pads MODEL RATE [KIT]      each pad's rendered sample at RATE Hz as raw float32 files pad<i>.f32 (cwd)
+//   pads MODEL RATE [KIT]      each pad's rendered sample at RATE Hz as raw float32 files pad<i>.f32, and the
+//                              pads as the plugin saves them, kit.json (in the current folder)
 //   bench MODEL                the audio callback's time per block (p50, p99 at 64 and 512 frames) and the time
 //                              from a parameter change to the new sound being playable, as JSON
 #include <algorithm>
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
                 ss << in.rdbuf();
                 inst.setPads(nd::kitFromJson(inst.model(), ss.str()), true);
             }
+            std::ofstream("kit.json") << nd::kitToJson(inst.model(), inst.pads());
             for (int i = 0; i < nd::kPads; ++i) {
                 std::vector<float> s = inst.padSample(i);
                 std::ofstream out("pad" + std::to_string(i) + ".f32", std::ios::binary);
