@@ -11,7 +11,7 @@ BUILD="$PWD/build"
 mkdir -p "$BUILD"
 
 APT_PACKAGES="dpf-source lv2-dev libsoxr-dev libsndfile1-dev nlohmann-json3-dev libx11-dev libgl-dev libxext-dev \
-libxrandr-dev libxcursor-dev cmake g++ pkg-config lilv-utils"
+libxrandr-dev libxcursor-dev cmake g++ pkg-config lilv-utils liblilv-dev"
 missing=""
 for p in $APT_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,7 +1,6 @@
 // What the DISTRHO Plugin Framework needs to know about neuraldrum's instrument at compile time.
 #pragma once
 
-#define DISTRHO_PLUGIN_BRAND "neuraldrum"
 #define DISTRHO_PLUGIN_NAME "neuraldrum"
 #define DISTRHO_PLUGIN_URI "https://github.com/neuraldrum/neuraldrum#instrument"
 
