@@ -4,6 +4,7 @@ the kit the plugin saves renders the same sounds with `neuraldrum kit --from`.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / "plugin" / "build" / "cmake" / "neuraldrum-plugin-tool"
-MODEL = ROOT / "plugin" / "build" / "cmake" / "bin" / "neuraldrum.lv2" / "model"  # what the bundles carry
+# where `make plugin` builds (another build folder: NEURALDRUM_PLUGIN_BUILD)
+BUILD = Path(os.environ.get("NEURALDRUM_PLUGIN_BUILD") or ROOT / "plugin" / "build" / "cmake")
+TOOL = BUILD / "neuraldrum-plugin-tool"
+MODEL = BUILD / "bin" / "neuraldrum.lv2" / "model"  # what the bundles carry
 pytestmark = pytest.mark.skipif(not TOOL.is_file() or not (MODEL / "export.json").is_file(),
                                 reason="the plugin is not built (make plugin)")
 
@@ -85,3 +88,25 @@ def test_the_kit_the_plugin_saves_renders_the_same_with_the_cli(tmp_path):
     for i, slot in enumerate(kit["slots"]):  # OpenVINO's graph against torch: up to ~2.2e-4 on the class centres
         wav, _ = sf.read(tmp_path / "cli" / f"{slot['name']}.wav", dtype="float32")
         assert np.abs(got[i] - wav).max() < 5e-4, slot["name"]
+
+
+def test_humanise_renders_takes_around_the_pads_sound(engine, tmp_path):
+    """A humanised pad keeps 4 takes: its sound, then z + 0.5 · humanise · default_rng(k).standard_normal(D)."""
+    from neuraldrum.voice import Voice
+
+    kit = {"format": "neuraldrum-kit", "version": 1, "name": "k", "model": {}, "info": {"humanise": [0.8, 0]},
+           "slots": [{"name": "kick", "note": 36, "voice": {"class": "kick", "seed": 42}},
+                     {"name": "snare", "note": 38, "voice": {"class": "snare", "seed": 43}}]}
+    src = tmp_path / "kit.json"
+    src.write_text(json.dumps(kit))
+    got = pads(tmp_path / "plugin", src)
+    z = engine.voice_z(Voice("kick", seed=42))
+    for k in range(1, 4):
+        take = np.fromfile(tmp_path / "plugin" / f"pad0_{k}.f32", dtype=np.float32)
+        zk = z + 0.5 * 0.8 * np.random.default_rng(k).standard_normal(z.shape[0])
+        want = engine.generate_batch(["kick"], zk[None].astype(np.float32))[0]
+        assert np.abs(take - want).max() < 5e-4, k
+        assert np.abs(take - got[0]).max() > 1e-2, k  # a take is not the pad's own sound
+    assert not (tmp_path / "plugin" / "pad1_1.f32").exists()  # no takes without humanise
+    saved = json.loads((tmp_path / "plugin" / "kit.json").read_text())
+    assert saved["info"]["humanise"][:2] == [0.8, 0]

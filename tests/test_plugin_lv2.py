@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "plugin" / "build" / "cmake"
+# where `make plugin` builds (another build folder: NEURALDRUM_PLUGIN_BUILD)
+BUILD = Path(os.environ.get("NEURALDRUM_PLUGIN_BUILD") or ROOT / "plugin" / "build" / "cmake")
 LV2 = BUILD / "bin" / "neuraldrum.lv2"
 HOST = BUILD / "neuraldrum-lv2-host"
 URI = "https://github.com/neuraldrum/neuraldrum#instrument"

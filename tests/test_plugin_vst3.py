@@ -4,6 +4,7 @@ instrument and feeds it MIDI. What it plays is compared with the Python engine's
 different latent shows as a difference far above the tolerance."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / "plugin" / "build" / "cmake" / "bin"
+# where `make plugin` builds (another build folder: NEURALDRUM_PLUGIN_BUILD)
+BUILD = Path(os.environ.get("NEURALDRUM_PLUGIN_BUILD") or ROOT / "plugin" / "build" / "cmake")
+BIN = BUILD / "bin"
 VST3 = BIN / "neuraldrum.vst3"
-TOOL = ROOT / "plugin" / "build" / "cmake" / "neuraldrum-plugin-tool"
+TOOL = BUILD / "neuraldrum-plugin-tool"
 pedalboard = pytest.importorskip("pedalboard")
 mido = pytest.importorskip("mido")
 pytestmark = pytest.mark.skipif(not (VST3 / "Contents").is_dir(), reason="the plugin is not built (make plugin)")
@@ -181,3 +184,20 @@ def test_state_reloads_into_a_new_instance_bit_for_bit():
     again = play(other, notes, 0.5 + 2 * SPACING, 44100)
     assert not np.array_equal(out, before)
     assert np.array_equal(again, out)
+
+
+def test_humanise_cycles_successive_hits_through_takes():
+    plugin = load()
+    notes = [(START + k * SPACING, 36, 127) for k in range(5)]
+    before = play(plugin, notes, 0.5 + 5 * SPACING, 44100)
+    set_param(plugin, "kick humanise", 0.8, 0, 1)
+    out = render_until_changed(plugin, before, notes, 0.5 + 5 * SPACING, 44100)
+    time.sleep(1.5)  # the three extra takes follow the first
+    out = play(plugin, notes, 0.5 + 5 * SPACING, 44100)
+    n = 44032
+    hits = [segment(out, START + k * SPACING, 44100, n) for k in range(5)]
+    assert np.array_equal(hits[0], segment(before, START, 44100, n))  # take 0 is the pad's own sound
+    for k in (1, 2, 3):
+        assert np.abs(hits[k] - hits[0]).max() > 1e-2
+        assert all(np.abs(hits[k] - hits[j]).max() > 1e-2 for j in range(1, k))
+    assert np.array_equal(hits[4], hits[0])  # and round again

@@ -1,4 +1,5 @@
 #include "instrument.hpp"
+#include "npyrandom.hpp"
 #include "params.hpp"
 
 #include <algorithm>
@@ -136,16 +137,26 @@ bool Instrument::waitRendered(double seconds) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     for (;;) {
         bool done = true;
-        for (auto& p : pads_) done = done && p.rendered.load() >= p.wanted.load();
+        for (auto& p : pads_) done = done && p.finished.load() >= p.wanted.load();
         if (done) return true;
         if (std::chrono::steady_clock::now() > end) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
 }
 
-std::vector<float> Instrument::padSample(int i) {
+std::vector<float> Instrument::padSample(int i, int take) {
     std::lock_guard<std::mutex> g(sampleCopyLock_);
-    return lastRendered_[i] ? *lastRendered_[i] : std::vector<float>();
+    const auto& s = lastRendered_[i];
+    return s && take >= 0 && take < int(s->takes.size()) ? s->takes[take] : std::vector<float>();
+}
+
+void Instrument::publish(int i, std::vector<std::vector<float>> takes, uint64_t gen) {
+    auto* s = new Sample{std::move(takes), gen};
+    {
+        std::lock_guard<std::mutex> g(sampleCopyLock_);
+        lastRendered_[i] = std::make_shared<const Sample>(*s);
+    }
+    delete pads_[i].incoming.exchange(s);  // a sample the audio thread never took is freed here
 }
 
 void Instrument::renderPad(int i) {
@@ -166,21 +177,36 @@ void Instrument::renderPad(int i) {
     }
     if (changed) publishSettings();
     const double rate = hostRate_.load();
-    std::vector<float> wave;
-    try {
-        wave = model_->generate(spec.voice.cls, model_->voiceZ(spec.voice));
+    std::vector<float> z;
+    auto take = [&](int k) {
+        std::vector<float> zk = z;
+        if (k > 0) {
+            std::vector<double> eps = NumpyNormal(uint64_t(k)).draw(zk.size());
+            for (size_t d = 0; d < zk.size(); ++d)
+                zk[d] = float(double(zk[d]) + kHumaniseScale * spec.humanise * eps[d]);
+        }
+        std::vector<float> wave = model_->generate(spec.voice.cls, zk);
         wave = applySampler(wave, model_->sampleRate(), spec.sampler);
-        wave = resample(wave, model_->sampleRate(), rate);
+        return resample(wave, model_->sampleRate(), rate);
+    };
+    std::vector<std::vector<float>> takes;
+    try {
+        z = model_->voiceZ(spec.voice);
+        takes.push_back(take(0));
     } catch (const std::exception&) {
-        wave.assign(1, 0.0f);  // a pad whose settings cannot be rendered is silent
+        takes.assign(1, std::vector<float>(1, 0.0f));  // a pad whose settings cannot be rendered is silent
+        z.clear();
     }
-    auto* s = new Sample{std::move(wave), gen};
-    {
-        std::lock_guard<std::mutex> g(sampleCopyLock_);
-        lastRendered_[i] = std::make_shared<const std::vector<float>>(s->data);
-    }
-    delete pads_[i].incoming.exchange(s);  // a sample the audio thread never took is freed here
+    publish(i, takes, gen);  // playable now; the humanised takes follow
     pads_[i].rendered = gen;
+    if (spec.humanise > 0 && !z.empty()) {
+        try {
+            for (int k = 1; k < kTakes && pads_[i].wanted.load() == gen && !stop_; ++k) takes.push_back(take(k));
+        } catch (const std::exception&) {
+        }
+        if (int(takes.size()) == kTakes) publish(i, std::move(takes), gen);
+    }
+    pads_[i].finished = gen;
 }
 
 void Instrument::worker() {
@@ -245,8 +271,10 @@ void Instrument::noteOn(int note, int velocity, uint32_t frame) {
 }
 
 void Instrument::startVoice(int pad, float gain) {
-    const Sample* s = pads_[pad].current;
-    if (!s || s->data.empty()) return;
+    Pad& p = pads_[pad];
+    const Sample* s = p.current;
+    if (!s || s->takes.empty()) return;
+    const std::vector<float>* take = &s->takes[p.hits++ % s->takes.size()];
     if (pads_[pad].hat.load(std::memory_order_relaxed) == 1) {  // a closed hat chokes the open hats
         const int fade = std::max(1, int(std::lround(kChokeSeconds * hostRate_.load())));
         for (auto& v : voices_)
@@ -258,16 +286,16 @@ void Instrument::startVoice(int pad, float gain) {
     if (!slot) {  // all busy: the one furthest through its sound makes way
         slot = &voices_[0];
         for (auto& v : voices_)
-            if (double(v.pos) / v.sample->data.size() > double(slot->pos) / slot->sample->data.size()) slot = &v;
+            if (double(v.pos) / v.take->size() > double(slot->pos) / slot->take->size()) slot = &v;
     }
-    *slot = Voice{s, 0, gain, pad, 0};
+    *slot = Voice{s, take, 0, gain, pad, 0};
 }
 
 void Instrument::renderVoices(float* l, float* r, uint32_t from, uint32_t to) {
     for (auto& v : voices_) {
         if (!v.sample) continue;
-        const float* d = v.sample->data.data();
-        const size_t n = v.sample->data.size();
+        const float* d = v.take->data();
+        const size_t n = v.take->size();
         const int fadeLen = std::max(1, int(std::lround(kChokeSeconds * hostRate_.load())));
         for (uint32_t k = from; k < to && v.pos < n; ++k, ++v.pos) {
             float g = v.gain;
@@ -302,6 +330,7 @@ void Instrument::process(float* left, float* right, uint32_t frames) {
 
 void Instrument::allNotesOff() {
     for (auto& v : voices_) v.sample = nullptr;
+    for (auto& p : pads_) p.hits = 0;  // a render from the start plays the same takes each time
     nEvents_ = 0;
 }
 
@@ -322,6 +351,7 @@ float paramFromSpec(const PadSpec& p, int k) {
         case kTune: return float(p.sampler.tune);
         case kDecay: return p.sampler.decay ? float(*p.sampler.decay) : 0.0f;
         case kLevel: return float(std::pow(p.sampler.velocity / 127.0, p.sampler.curve));
+        case kHumanise: return float(p.humanise);
     }
     return 0;
 }
@@ -343,6 +373,7 @@ void specFromParam(PadSpec& p, int k, float v) {
         case kLevel:  // the kit's sampler velocity for this gain on its curve
             p.sampler.velocity = std::max(1.0, 127.0 * std::pow(double(std::max(v, 0.0f)), 1.0 / std::max(p.sampler.curve, 1e-9)));
             break;
+        case kHumanise: p.humanise = std::max(0.0f, v); break;
     }
 }
 

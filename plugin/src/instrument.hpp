@@ -29,10 +29,16 @@ struct PadSpec {
     SamplerSpec sampler;
     int note = 36;
     std::string name = "kick";
+    double humanise = 0;  // the neural round robin: 0 plays one sound; above, successive hits cycle through takes
 };
 
+// Humanise: take 0 is the pad's sound; take k (1 ≤ k < kTakes) decodes z + kHumaniseScale · humanise · ε_k,
+// ε_k = numpy's default_rng(k).standard_normal(latent_dim), through the same sampler.
+constexpr int kTakes = 4;
+constexpr double kHumaniseScale = 0.5;
+
 struct Sample {
-    std::vector<float> data;  // at the host's rate
+    std::vector<std::vector<float>> takes;  // at the host's rate; [0] the pad's sound, then its humanised takes
     uint64_t generation = 0;
 };
 
@@ -51,8 +57,8 @@ public:
     void setPads(const std::array<PadSpec, kPads>& p, bool wait);  // all at once; wait: until they are rendered
     void setHostRate(double rate, bool wait);
     std::array<PadSpec, kPads> pads() const;          // re-renders every pad at this rate
-    bool waitRendered(double seconds);                 // true once every pad's newest settings are playable
-    std::vector<float> padSample(int i);               // a copy of the pad's newest rendered sample (tests, bench)
+    bool waitRendered(double seconds);                 // true once every pad's newest settings are rendered
+    std::vector<float> padSample(int i, int take = 0); // a copy of a pad's newest rendered take (tests, bench)
 
     // ---- any thread, the audio thread included (lock-free): a DAW's automation; the worker merges it
     void setParam(int pad, int k, float value);
@@ -64,12 +70,21 @@ public:
     void allNotesOff();                                // activate/reset: no tail of a previous render
 
 private:
-    struct Voice { const Sample* sample = nullptr; size_t pos = 0; float gain = 0; int pad = -1; int fade = 0; };
+    struct Voice {
+        const Sample* sample = nullptr;
+        const std::vector<float>* take = nullptr;
+        size_t pos = 0;
+        float gain = 0;
+        int pad = -1;
+        int fade = 0;
+    };
     struct Event { uint32_t frame; int pad; float gain; };
     struct Pad {
         std::atomic<Sample*> incoming{nullptr};
         std::atomic<uint64_t> wanted{0};    // generation of the newest settings
-        std::atomic<uint64_t> rendered{0};  // generation of the newest published sample
+        std::atomic<uint64_t> rendered{0};  // generation of the newest published sample (its take 0 at least)
+        std::atomic<uint64_t> finished{0};  // generation whose takes are all published
+        uint32_t hits = 0;                  // audio thread only: the round robin's position
         std::atomic<int> note{-1};          // what the audio thread needs of the settings
         std::atomic<int> hat{0};            // 1: a closed hat (chokes), 2: an open hat (is choked)
         const Sample* current = nullptr;    // audio thread only
@@ -104,7 +119,8 @@ private:
     std::atomic<bool> stop_{false};
     std::thread thread_;
     std::mutex sampleCopyLock_;
-    std::array<std::shared_ptr<const std::vector<float>>, kPads> lastRendered_{};
+    std::array<std::shared_ptr<const Sample>, kPads> lastRendered_{};
+    void publish(int i, std::vector<std::vector<float>> takes, uint64_t gen);
 };
 
 std::array<PadSpec, kPads> defaultPads(const Model& m);

@@ -52,6 +52,10 @@ std::string kitToJson(const Model& m, const std::array<PadSpec, kPads>& pads) {
     }
     json kit = {{"format", "neuraldrum-kit"}, {"version", 1}, {"name", "plugin"}, {"sample_rate", m.sampleRate()},
                 {"model", {{"sha256", m.sha256()}, {"path", nullptr}}}, {"slots", slots}};
+    json humanise = json::array();
+    bool any = false;
+    for (const auto& p : pads) humanise.push_back(p.humanise), any = any || p.humanise > 0;
+    if (any) kit["info"] = {{"humanise", humanise}};  // the plugin's round robin, per slot (other readers ignore it)
     return kit.dump(1);
 }
 
@@ -73,6 +77,9 @@ std::array<PadSpec, kPads> kitFromJson(const Model& m, const std::string& text, 
     }
     std::array<PadSpec, kPads> pads = defaultPads(m);
     const size_t n = std::min<size_t>(kPads, k["slots"].size());
+    json humanise = json::array();
+    if (k.contains("info") && k["info"].is_object() && k["info"].contains("humanise")) humanise = k["info"]["humanise"];
+    if (!humanise.is_array()) throw bad("info.humanise", "must be a list of numbers, one a slot");
     for (size_t i = 0; i < n; ++i) {
         const std::string w = "slots[" + std::to_string(i) + "]";
         const json& s = k["slots"][i];
@@ -128,6 +135,7 @@ std::array<PadSpec, kPads> kitFromJson(const Model& m, const std::string& text, 
                 p.sampler.length = number(c["length"], sw + ".length", 0.001, 60);
             p.sampler.normalise = c.value("normalise", true);
         }
+        if (i < humanise.size()) p.humanise = number(humanise[i], "info.humanise[" + std::to_string(i) + "]", 0, 1);
         pads[i] = p;
     }
     return pads;

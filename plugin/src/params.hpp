@@ -4,7 +4,7 @@
 
 namespace nd {
 
-enum PadParam { kClass, kX, kY, kFine, kRange, kSeed, kVariation, kTune, kDecay, kLevel, kPadParams };
+enum PadParam { kClass, kX, kY, kFine, kRange, kSeed, kVariation, kTune, kDecay, kLevel, kHumanise, kPadParams };
 
 struct ParamInfo { const char* symbol; const char* name; float min, max, def; bool integer; };
 
@@ -20,6 +20,7 @@ inline const ParamInfo& paramInfo(int k) {
         {"tune", "tune", -12, 12, 0, false},              // semitones
         {"decay", "decay", 0, 10, 0, false},              // seconds to fall 60 dB; 0: the sound's own
         {"level", "level", 0, 1, 1, false},               // the sampler's gain
+        {"humanise", "humanise", 0, 1, 0, false},         // the neural round robin's spread (instrument.hpp)
     };
     return info[k];
 }

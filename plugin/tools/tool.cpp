@@ -1,7 +1,8 @@
 // neuraldrum-plugin-tool: the plugin's core without a host, for tests and measurements.
 //   rng SEED N                 N numbers of numpy's default_rng(SEED).standard_normal, one a line
 //   pads MODEL RATE [KIT]      each pad's rendered sample at RATE Hz as raw float32 files pad<i>.f32, and the
-//                              pads as the plugin saves them, kit.json (in the current folder)
+//                              pads as the plugin saves them, kit.json (in the current folder); a humanised
+//                              pad's takes 1.. as pad<i>_<k>.f32
 //   bench MODEL                the audio callback's time per block (p50, p99 at 64 and 512 frames) and the time
 //                              from a parameter change to the new sound being playable, as JSON
 #include <algorithm>
@@ -78,6 +79,12 @@ int main(int argc, char** argv) {
                 std::vector<float> s = inst.padSample(i);
                 std::ofstream out("pad" + std::to_string(i) + ".f32", std::ios::binary);
                 out.write(reinterpret_cast<const char*>(s.data()), std::streamsize(s.size() * sizeof(float)));
+                for (int k = 1; k < nd::kTakes; ++k) {  // humanised takes, where the pad has them
+                    std::vector<float> t = inst.padSample(i, k);
+                    if (t.empty()) continue;
+                    std::ofstream(("pad" + std::to_string(i) + "_" + std::to_string(k) + ".f32").c_str(), std::ios::binary)
+                        .write(reinterpret_cast<const char*>(t.data()), std::streamsize(t.size() * sizeof(float)));
+                }
             }
             return 0;
         }
