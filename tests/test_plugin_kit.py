@@ -35,9 +35,9 @@ def test_seeded_normal_draws_are_numpys(seed):
     assert np.abs(got - want).max() < 1e-9
 
 
-def pads(tmp: Path, kit: Path | None = None) -> list[np.ndarray]:
+def pads(tmp: Path, kit: Path | None = None, *extra) -> list[np.ndarray]:
     tmp.mkdir(parents=True, exist_ok=True)
-    tool("pads", MODEL, 44100, *([kit] if kit else []), cwd=tmp)
+    tool("pads", MODEL, 44100, *([kit] if kit else []), *extra, cwd=tmp)
     return [np.fromfile(tmp / f"pad{i}.f32", dtype=np.float32) for i in range(11)]
 
 
@@ -110,3 +110,31 @@ def test_humanise_renders_takes_around_the_pads_sound(engine, tmp_path):
     assert not (tmp_path / "plugin" / "pad1_1.f32").exists()  # no takes without humanise
     saved = json.loads((tmp_path / "plugin" / "kit.json").read_text())
     assert saved["info"]["humanise"][:2] == [0.8, 0]
+
+
+def test_load_sample_starts_a_pad_from_the_analyzers_latent(engine, tmp_path):
+    """A 48 kHz stereo FLAC kick, late and longer than the model's second: read, mixed, resampled, onset-aligned,
+    cut with the model's fade and encoded as the engine does, then decoded as the pad's sound."""
+    rate = 48000
+    t = np.arange(int(1.6 * rate)) / rate
+    hit = np.sin(2 * np.pi * (50 * t + 80 * (1 - np.exp(-t / 0.03)))) * np.exp(-t / 0.4)
+    x = np.concatenate([np.zeros(int(0.1 * rate)), hit])
+    path = tmp_path / "my kick.flac"
+    sf.write(path, np.stack([0.8 * x, 0.6 * x], axis=1), rate, subtype="PCM_24")
+    got = pads(tmp_path / "plugin", None, "--sample", 2, path)
+    e = engine.encode(str(path))
+    slot = json.loads((tmp_path / "plugin" / "kit.json").read_text())["slots"][2]
+    assert slot["voice"]["class"] == e.cls
+    assert "seed" not in slot["voice"]
+    assert np.abs(np.array(slot["voice"]["z"]) - e.z).max() < 1e-3
+    want = engine.generate(e.cls, z=np.array(slot["voice"]["z"], np.float32))
+    assert np.abs(got[2] - want).max() < 5e-4
+
+
+def test_load_sample_refuses_a_file_that_is_not_audio_in_one_line(tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not a sound")
+    r = subprocess.run([str(TOOL), "pads", str(MODEL), "44100", "--sample", "0", str(bad)], capture_output=True,
+                       text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and str(bad) in r.stderr and "unreadable" in r.stderr

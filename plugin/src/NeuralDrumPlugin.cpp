@@ -37,7 +37,7 @@ std::string modelFolder() {
 
 class NeuralDrumPlugin : public Plugin {
 public:
-    NeuralDrumPlugin() : Plugin(nd::kPads * nd::kPadParams, 0, 1) {
+    NeuralDrumPlugin() : Plugin(nd::kPads * nd::kPadParams, 0, 1 + nd::kPads) {
         setLatency(0);  // every note plays at its frame: nothing for a host to compensate
         try {
             inst_ = std::make_unique<nd::Instrument>(modelFolder(), getSampleRate() > 0 ? getSampleRate() : 44100.0,
@@ -88,11 +88,19 @@ protected:
         }
     }
 
-    void initState(uint32_t, State& state) override {
-        state.key = "kit";
+    void initState(uint32_t index, State& state) override {
         state.defaultValue = "";
-        state.label = "kit (neuraldrum-kit JSON)";
-        state.hints = kStateIsOnlyForDSP;
+        if (index == 0) {
+            state.key = "kit";
+            state.label = "kit (neuraldrum-kit JSON)";
+            state.hints = kStateIsOnlyForDSP;
+            return;
+        }
+        // "load sample…" for pad N: a sound file the analyzer graph encodes; the pad starts from its latent
+        const std::string name = inst_ ? inst_->pad(int(index) - 1).name : "pad" + std::to_string(index);
+        state.key = ("sample" + std::to_string(index)).c_str();
+        state.label = (name + ": load sample").c_str();
+        state.hints = kStateIsFilenamePath;
     }
 
     float getParameterValue(uint32_t index) const override {
@@ -104,17 +112,20 @@ protected:
     }
 
     String getState(const char* key) const override {
-        if (!inst_ || std::strcmp(key, "kit") != 0) return String();
+        if (!inst_ || std::strcmp(key, "kit") != 0) return String();  // a loaded sample lives on in the kit as its z
         inst_->waitRendered(5.0);  // the automation the worker has not merged yet is in the kit too
         return String(nd::kitToJson(inst_->model(), inst_->pads()).c_str());
     }
 
     void setState(const char* key, const char* value) override {
-        if (!inst_ || std::strcmp(key, "kit") != 0 || !value || !*value) return;
+        if (!inst_ || !value || !*value) return;
         try {
-            inst_->setPads(nd::kitFromJson(inst_->model(), value), true);
+            if (std::strcmp(key, "kit") == 0)
+                inst_->setPads(nd::kitFromJson(inst_->model(), value), true);
+            else if (std::strncmp(key, "sample", 6) == 0)
+                inst_->loadSample(std::atoi(key + 6) - 1, value);
         } catch (const std::exception& e) {
-            d_stderr2("neuraldrum: %s", e.what());
+            d_stderr2("neuraldrum: %s", e.what());  // one line naming the file or field; the pads are unchanged
         }
     }
 

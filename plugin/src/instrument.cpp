@@ -1,11 +1,13 @@
 #include "instrument.hpp"
 #include "npyrandom.hpp"
 #include "params.hpp"
+#include "sound.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <stdexcept>
 
 namespace nd {
 namespace {
@@ -84,6 +86,20 @@ void Instrument::setParam(int pad, int k, float value) {
     if (params_[pad][k].exchange(value, std::memory_order_relaxed) == value) return;
     pads_[pad].wanted.fetch_add(1);
     sem_post(&wake_);
+}
+
+void Instrument::loadSample(int i, const std::string& path, int cls) {
+    if (i < 0 || i >= kPads) throw std::runtime_error(path + ": no pad " + std::to_string(i + 1) + " to load it into");
+    std::vector<float> clip = prepareClip(readSound(path, model_->sampleRate()), size_t(model_->nSamples()),
+                                          model_->sampleRate(), model_->fadeMs(), model_->fadeShape());
+    int used = cls;
+    std::vector<float> z = model_->encode(clip, cls, &used);
+    PadSpec p = pad(i);
+    p.voice.cls = used;
+    p.voice.z = z;
+    p.voice.seed.reset();
+    p.voice.temperature.reset();
+    setPad(i, p);
 }
 
 PadSpec Instrument::pad(int i) const {

@@ -56,7 +56,10 @@ public:
     void setPad(int i, const PadSpec& spec);           // re-rendered by the worker
     void setPads(const std::array<PadSpec, kPads>& p, bool wait);  // all at once; wait: until they are rendered
     void setHostRate(double rate, bool wait);
-    std::array<PadSpec, kPads> pads() const;          // re-renders every pad at this rate
+    std::array<PadSpec, kPads> pads() const;
+    // "load sample…": encode a sound file with the analyzer graph and start pad i from it (its class: cls, or the
+    // model's listener's choice when -1). Throws std::runtime_error naming the file; the pad is then unchanged.
+    void loadSample(int i, const std::string& path, int cls = -1);          // re-renders every pad at this rate
     bool waitRendered(double seconds);                 // true once every pad's newest settings are rendered
     std::vector<float> padSample(int i, int take = 0); // a copy of a pad's newest rendered take (tests, bench)
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
+#include <openvino/frontend/manager.hpp>
 #include <openvino/openvino.hpp>
 
 #include "npyrandom.hpp"
@@ -40,8 +41,8 @@ std::vector<float> floats(const json& j, const std::string& file, const std::str
 
 struct Model::Runtime {
     ov::Core core;
-    ov::CompiledModel compiled;
-    ov::InferRequest request;
+    ov::CompiledModel compiled, analyzer;
+    ov::InferRequest request, analyze;
 };
 
 Model::Model(const std::string& folder) {
@@ -62,6 +63,9 @@ Model::Model(const std::string& folder) {
         latentDim_ = m.at("latent_dim").get<int>();
         temperature_ = m.at("prior_temperature").get<double>();
         sha256_ = m.value("bundle_sha256", std::string());
+        fadeMs_ = m.value("fade_ms", 10.0);
+        fadeShape_ = m.value("fade_shape", std::string("cosine"));
+        hasClassifier_ = m.value("has_classifier", false);
     } catch (const json::exception& e) {
         throw bad(file, std::string("missing or wrong field (") + e.what() + ")");
     }
@@ -176,6 +180,40 @@ std::vector<float> Model::voiceZ(const VoiceSpec& v) const {
         for (int i = 0; i < D; ++i) z[i] = float(double(z[i]) + v.amount * n[i]);
     }
     return z;
+}
+
+std::vector<float> Model::encode(const std::vector<float>& clip, int cls, int* clsUsed) {
+    std::lock_guard<std::mutex> g(runLock_);
+    if (!rt_) compile();
+    if (int(clip.size()) != nSamples_) throw std::runtime_error("a clip for the analyzer must have n_samples samples");
+    if (cls < 0 && !hasClassifier_) throw std::runtime_error("this model has no classifier: choose the pad's class");
+    if (!rt_->analyze) {
+        const std::string graph = folder_ + "/analyzer.onnx";
+        try {
+            // OpenVINO's ONNX reader cannot type the analyzer's STFT with a free batch size: fix it at 1 first
+            ov::frontend::FrontEndManager fem;
+            auto fe = fem.load_by_framework("onnx");
+            auto input = fe->load(graph);
+            input->set_partial_shape(input->get_place_by_tensor_name("wave"), ov::PartialShape{1, nSamples_});
+            input->set_partial_shape(input->get_place_by_tensor_name("cls"), ov::PartialShape{1});
+            rt_->analyzer = rt_->core.compile_model(fe->convert(input), "CPU",
+                                                    ov::hint::inference_precision(ov::element::f32),
+                                                    ov::inference_num_threads(1), ov::hint::num_requests(1));
+            rt_->analyze = rt_->analyzer.create_infer_request();
+        } catch (const std::exception& e) {
+            throw bad(graph, std::string("OpenVINO cannot load it (") + e.what() + ")");
+        }
+    }
+    ov::Tensor w(ov::element::f32, ov::Shape{1, size_t(nSamples_)});
+    std::copy(clip.begin(), clip.end(), w.data<float>());
+    ov::Tensor c(ov::element::i64, ov::Shape{1});
+    c.data<int64_t>()[0] = cls;
+    rt_->analyze.set_tensor("wave", w);
+    rt_->analyze.set_tensor("cls", c);
+    rt_->analyze.infer();
+    const float* z = rt_->analyze.get_tensor("z").data<const float>();
+    if (clsUsed) *clsUsed = int(rt_->analyze.get_tensor("cls_used").data<const int64_t>()[0]);
+    return std::vector<float>(z, z + latentDim_);
 }
 
 std::vector<float> Model::generate(int cls, const std::vector<float>& z) {

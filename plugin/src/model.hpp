@@ -42,6 +42,13 @@ public:
     // graph is compiled on the first call, so an instance that never plays (a host's probe) costs no compile.
     std::vector<float> generate(int cls, const std::vector<float>& z);
 
+    // A prepared clip (n_samples,) → its latent and the class used (cls, or the listener's choice when -1), by the
+    // analyzer graph. Thread-safe as generate.
+    std::vector<float> encode(const std::vector<float>& clip, int cls, int* clsUsed);
+    double fadeMs() const { return fadeMs_; }
+    const std::string& fadeShape() const { return fadeShape_; }
+    bool hasClassifier() const { return hasClassifier_; }
+
     // One Model per folder in the process, shared by the plugin's instances (a host may make several).
     static std::shared_ptr<Model> shared(const std::string& folder);
 
@@ -52,7 +59,9 @@ private:
 
     std::vector<std::string> classes_;
     int sampleRate_ = 0, nSamples_ = 0, latentDim_ = 0;
-    double temperature_ = 1.0;
+    double temperature_ = 1.0, fadeMs_ = 10.0;
+    std::string fadeShape_ = "cosine";
+    bool hasClassifier_ = false;
     std::string sha256_;
     std::vector<Pca> pcaByClass_;  // per class; k == 0 where the export has none
     Pca pcaAll_;

@@ -1,6 +1,7 @@
 // neuraldrum-plugin-tool: the plugin's core without a host, for tests and measurements.
 //   rng SEED N                 N numbers of numpy's default_rng(SEED).standard_normal, one a line
-//   pads MODEL RATE [KIT]      each pad's rendered sample at RATE Hz as raw float32 files pad<i>.f32, and the
+//   pads MODEL RATE [KIT] [--sample PAD FILE]...
+//                              each pad's rendered sample at RATE Hz as raw float32 files pad<i>.f32, and the
 //                              pads as the plugin saves them, kit.json (in the current folder); a humanised
 //                              pad's takes 1.. as pad<i>_<k>.f32
 //   bench MODEL                the audio callback's time per block (p50, p99 at 64 and 512 frames) and the time
@@ -68,12 +69,16 @@ int main(int argc, char** argv) {
         }
         if (cmd == "pads" && argc >= 4) {
             nd::Instrument inst(argv[2], std::atof(argv[3]));
-            if (argc > 4) {
-                std::ifstream in(argv[4]);
+            int a = 4;
+            if (argc > a && std::string(argv[a]) != "--sample") {
+                std::ifstream in(argv[a++]);
                 std::stringstream ss;
                 ss << in.rdbuf();
                 inst.setPads(nd::kitFromJson(inst.model(), ss.str()), true);
             }
+            for (; a + 2 < argc && std::string(argv[a]) == "--sample"; a += 3)  // --sample PAD FILE
+                inst.loadSample(std::atoi(argv[a + 1]), argv[a + 2]);
+            inst.waitRendered(30.0);
             std::ofstream("kit.json") << nd::kitToJson(inst.model(), inst.pads());
             for (int i = 0; i < nd::kPads; ++i) {
                 std::vector<float> s = inst.padSample(i);
@@ -93,6 +98,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "neuraldrum-plugin-tool: %s\n", e.what());
         return 1;
     }
-    std::fprintf(stderr, "usage: neuraldrum-plugin-tool rng SEED N | pads MODEL RATE [KIT] | bench MODEL\n");
+    std::fprintf(stderr, "usage: neuraldrum-plugin-tool rng SEED N | pads MODEL RATE [KIT] [--sample PAD FILE]... | bench MODEL\n");
     return 2;
 }
