@@ -49,5 +49,5 @@ fi
 
 cmake -S . -B "$BUILD/cmake" -DCMAKE_BUILD_TYPE=Release -DOpenVINO_DIR="$OV_CMAKE" -DND_MODEL_DIR="$MODEL" >/dev/null
 cmake --build "$BUILD/cmake" -j"$(nproc)"
-echo "== built: $BUILD/cmake/bin/neuraldrum.vst3 and $BUILD/cmake/bin/neuraldrum.lv2"
-echo "   install: cp -r them into ~/.vst3/ and ~/.lv2/"
+echo "== built: $BUILD/cmake/bin/neuraldrum.vst3, $BUILD/cmake/bin/neuraldrum.lv2 and $BUILD/cmake/bin/clap/neuraldrum"
+echo "   install: cp -r them into ~/.vst3/, ~/.lv2/ and ~/.clap/"

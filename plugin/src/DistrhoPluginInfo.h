@@ -15,3 +15,5 @@
 #define DISTRHO_PLUGIN_WANT_LATENCY 1
 #define DISTRHO_PLUGIN_LV2_CATEGORY "lv2:InstrumentPlugin"
 #define DISTRHO_PLUGIN_VST3_CATEGORIES "Instrument|Drum"
+#define DISTRHO_PLUGIN_CLAP_ID "org.neuraldrum.instrument"
+#define DISTRHO_PLUGIN_CLAP_FEATURES "instrument", "drum-machine", "stereo"
