@@ -132,6 +132,7 @@ protected:
     void activate() override {
         if (!inst_) return;
         inst_->setHostRate(getSampleRate(), true);
+        inst_->waitRendered(30.0);  // a new instance's pads (not the audio thread: hosts activate from their own)
         inst_->allNotesOff();
     }
 

@@ -48,11 +48,9 @@ Instrument::Instrument(const std::string& folder, double hostRate, bool render)
     syncParams();
     publishSettings();
     if (!live_) return;
-    for (int i = 0; i < kPads; ++i) {
-        pads_[i].wanted = 1;
-        renderPad(i);  // before the worker starts: a new instance plays at once
-    }
+    for (auto& p : pads_) p.wanted = 1;  // the worker renders them now: a host restoring a kit next waits once
     thread_ = std::thread(&Instrument::worker, this);
+    sem_post(&wake_);
 }
 
 Instrument::~Instrument() {

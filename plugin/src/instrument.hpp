@@ -44,8 +44,8 @@ struct Sample {
 
 class Instrument {
 public:
-    // folder: the export folder (export.json, generator.onnx). render: render every pad before returning (else
-    // nothing is rendered nor a worker started: a host's probe that only reads the parameters).
+    // folder: the export folder (export.json, generator.onnx). render: start the worker, which renders every pad
+    // (waitRendered waits for them); else nothing is rendered: a host's probe that only reads the parameters.
     Instrument(const std::string& folder, double hostRate, bool render = true);
     ~Instrument();
 

@@ -32,6 +32,7 @@ double pct(std::vector<double> v, double q) {
 
 int bench(const std::string& folder) {
     nd::Instrument inst(folder, 48000);
+    inst.waitRendered(60.0);
     std::printf("{");
     for (uint32_t frames : {64u, 512u}) {
         std::vector<float> l(frames), r(frames);
