@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (the main job) and `make test`.
-.PHONY: setup player demo test graphs corpus corpus44 corpus44inv mutate
+.PHONY: setup player demo test graphs plugin corpus corpus44 corpus44inv mutate
 
 setup:
 	./scripts/setup.sh
@@ -30,7 +30,12 @@ corpus44inv: setup
 	.venv/bin/neuraldrum data build --out corpus44inv --sample-rate 44100 --fade-shape decay --with-drumsynth \
 		--drumsynth-variants 2 --pool
 
-test: setup
+# the DAW instrument: neuraldrum.vst3 and neuraldrum.lv2 in plugin/build/cmake/bin/ (README, "In your DAW"); it
+# installs its own build dependencies (Debian packages, OpenVINO's runtime from PyPI into plugin/build/ovenv)
+plugin: setup
+	./plugin/build.sh
+
+test: setup plugin
 	.venv/bin/ruff check src tests
 	.venv/bin/python -m pytest -q
 	.venv/bin/python scripts/check_player.py
