@@ -43,12 +43,33 @@ def test_shipped_graphs_were_exported_from_the_shipped_bundle():
     assert meta["bundle_sha256"] == hashlib.sha256((DEFAULT_BUNDLE / "model.safetensors").read_bytes()).hexdigest()
     assert meta["configs_sha256"] == configs_sha256(bundle)
     assert meta["graphs_revision"] == neuraldrum.GRAPHS_REVISION, "the graphs changed: `make graphs` remakes them"
-    assert sorted(meta["files"]) == ["analyzer.onnx", "generator.onnx", "mixer.onnx"]
+    assert sorted(meta["files"]) == ["analyzer.onnx", "generator.onnx", "mixer.onnx", "weights.bin"]
     for name, sha in meta["files"].items():
         assert hashlib.sha256((DEFAULT_EXPORT / name).read_bytes()).hexdigest() == sha, name
-        s = ort.InferenceSession(str(DEFAULT_EXPORT / name), providers=["CPUExecutionProvider"])
-        assert json.loads(s.get_modelmeta().custom_metadata_map["neuraldrum"])["bundle_sha256"] == sha_of(bundle)
-    assert sum(f.stat().st_size for f in DEFAULT_EXPORT.iterdir()) <= 60e6
+        if name.endswith(".onnx"):
+            s = ort.InferenceSession(str(DEFAULT_EXPORT / name), providers=["CPUExecutionProvider"])
+            meta_g = json.loads(s.get_modelmeta().custom_metadata_map["neuraldrum"])
+            assert meta_g["bundle_sha256"] == sha_of(bundle)
+    # the package's model files, the bundle and its graphs together
+    shipped = [*DEFAULT_BUNDLE.iterdir(), *DEFAULT_EXPORT.iterdir()]
+    assert sum(f.stat().st_size for f in shipped) <= 60e6
+
+
+def test_the_generator_and_the_mixer_store_their_shared_weights_once():
+    import onnx
+
+    def external(name):  # initializer name -> (location, offset, length) of its bytes outside the graph
+        g = onnx.load(str(DEFAULT_EXPORT / f"{name}.onnx"), load_external_data=False).graph
+        return {t.name: tuple(e.value for e in t.external_data) for t in g.initializer
+                if t.data_location == onnx.TensorProto.EXTERNAL}
+
+    gen, mix = external("generator"), external("mixer")
+    assert {where[0] for where in [*gen.values(), *mix.values()]} == {"weights.bin"}
+    spans = {where[1:] for where in gen.values()}
+    in_both = sum(int(where[2]) for where in mix.values() if where[1:] in spans)
+    assert in_both > 15e6  # the decoder and the inverter: the mixer reads the generator's bytes
+    size = (DEFAULT_EXPORT / "weights.bin").stat().st_size
+    assert size < sum(int(w[2]) for w in [*gen.values(), *mix.values()]) - in_both + 1e5  # each tensor's bytes once
 
 
 def sha_of(bundle_meta):
