@@ -1,7 +1,8 @@
 """``neuraldrum export``: the two inference graphs as files any host can run without Python.
 
-``--format onnx`` writes ``generator.onnx`` and ``analyzer.onnx`` (torch's dynamo exporter, opset 18; the
-analysis graph's STFT is the ONNX ``STFT`` operator), run by onnxruntime — and by
+``--format onnx`` writes ``generator.onnx``, ``analyzer.onnx`` and ``mixer.onnx`` (torch's dynamo exporter, opset
+18; the analysis graph's STFT is the ONNX ``STFT`` operator; the generator's and the mixer's weights stored once,
+in ``weights.bin`` beside them), run by onnxruntime — and by
 ``Engine(backend="onnx")``, which then never imports torch. ``--format libtorch`` writes ``generator.pt`` and
 ``analyzer.pt`` as TorchScript, which LibTorch's C++ API loads with ``torch::jit::load`` (see
 examples/cpp). TorchScript rather than torch.export + AOTInductor: a TorchScript file is made without a C++
