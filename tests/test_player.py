@@ -18,7 +18,7 @@ import neuraldrum
 from neuraldrum.bundle import DEFAULT_BUNDLE, configs_sha256, read_meta
 from neuraldrum.engine import Encoded, Engine, HIFI_ITERS
 from neuraldrum.graphs import Mixer
-from neuraldrum.hifi import envelope, finish, griffin_lim_steps, hann
+from neuraldrum.hifi import envelope, finish, griffin_lim_steps, hann, limit, match_level
 from neuraldrum.onnx_backend import DEFAULT_EXPORT
 from neuraldrum.voice import Controls, Voice
 
@@ -43,12 +43,33 @@ def test_shipped_graphs_were_exported_from_the_shipped_bundle():
     assert meta["bundle_sha256"] == hashlib.sha256((DEFAULT_BUNDLE / "model.safetensors").read_bytes()).hexdigest()
     assert meta["configs_sha256"] == configs_sha256(bundle)
     assert meta["graphs_revision"] == neuraldrum.GRAPHS_REVISION, "the graphs changed: `make graphs` remakes them"
-    assert sorted(meta["files"]) == ["analyzer.onnx", "generator.onnx", "mixer.onnx"]
+    assert sorted(meta["files"]) == ["analyzer.onnx", "generator.onnx", "mixer.onnx", "weights.bin"]
     for name, sha in meta["files"].items():
         assert hashlib.sha256((DEFAULT_EXPORT / name).read_bytes()).hexdigest() == sha, name
-        s = ort.InferenceSession(str(DEFAULT_EXPORT / name), providers=["CPUExecutionProvider"])
-        assert json.loads(s.get_modelmeta().custom_metadata_map["neuraldrum"])["bundle_sha256"] == sha_of(bundle)
-    assert sum(f.stat().st_size for f in DEFAULT_EXPORT.iterdir()) <= 60e6
+        if name.endswith(".onnx"):
+            s = ort.InferenceSession(str(DEFAULT_EXPORT / name), providers=["CPUExecutionProvider"])
+            meta_g = json.loads(s.get_modelmeta().custom_metadata_map["neuraldrum"])
+            assert meta_g["bundle_sha256"] == sha_of(bundle)
+    # the package's model files, the bundle and its graphs together
+    shipped = [*DEFAULT_BUNDLE.iterdir(), *DEFAULT_EXPORT.iterdir()]
+    assert sum(f.stat().st_size for f in shipped) <= 60e6
+
+
+def test_the_generator_and_the_mixer_store_their_shared_weights_once():
+    import onnx
+
+    def external(name):  # initializer name -> (location, offset, length) of its bytes outside the graph
+        g = onnx.load(str(DEFAULT_EXPORT / f"{name}.onnx"), load_external_data=False).graph
+        return {t.name: tuple(e.value for e in t.external_data) for t in g.initializer
+                if t.data_location == onnx.TensorProto.EXTERNAL}
+
+    gen, mix = external("generator"), external("mixer")
+    assert {where[0] for where in [*gen.values(), *mix.values()]} == {"weights.bin"}
+    spans = {where[1:] for where in gen.values()}
+    in_both = sum(int(where[2]) for where in mix.values() if where[1:] in spans)
+    assert in_both > 15e6  # the decoder and the inverter: the mixer reads the generator's bytes
+    size = (DEFAULT_EXPORT / "weights.bin").stat().st_size
+    assert size < sum(int(w[2]) for w in [*gen.values(), *mix.values()]) - in_both + 1e5  # each tensor's bytes once
 
 
 def sha_of(bundle_meta):
@@ -80,6 +101,7 @@ def test_hifi_steps_in_numpy_equal_torchs(engines):
     m = t.bundle.mel
     got = finish(griffin_lim_steps(wave.numpy(), target.numpy(), HIFI_ITERS, m.n_fft, m.hop_length, m.win_length),
                  t.n_samples, t.sample_rate)
+    got = match_level(got, finish(wave.numpy(), t.n_samples, t.sample_rate), t.sample_rate)
     assert np.abs(got - want).max() <= PARITY  # the same steps on the same input
     # end to end (the mixer graph's float rounding, then 24 iterations): within what torch's own hi-fi varies by
     # between batch sizes (2.4e-4 here)
@@ -108,6 +130,48 @@ def test_griffin_lim_steps_keep_a_consistent_spectrogram_and_match_the_hann_wind
     fin = finish(np.ones((1, 1000), np.float32), 1200, 22050)
     assert fin.shape == (1, 1200) and fin[0, 0] == 0 and abs(fin.max() - 10 ** (-1 / 20)) < 1e-6
     assert fin[0, 1100:].max() == 0  # padded with silence past the input
+
+
+def rms_db(x, sample_rate):  # the loudness both paths share: the RMS over the first 300 ms, in dB
+    head = [float(v) for v in x[:sample_rate * 3 // 10]]
+    return 10 * np.log10(sum(v * v for v in head) / len(head))
+
+
+def test_hifi_is_as_loud_as_the_playing_path_under_the_same_peak(engines):
+    _, live = engines
+    hi = Engine(None, backend="onnx", warm=False, hifi=True)
+    sr, n = live.sample_rate, live.n_samples
+    cls = [c for c in live.classes for _ in range(2)]
+    z = np.stack([live.sample_prior(1, 40 + i, cls=c)[0] for i, c in enumerate(cls)])
+    a, b = live.generate_batch(cls, z), hi.generate_batch(cls, z)
+    for c, x, y in zip(cls, a, b):
+        assert abs(rms_db(y, sr) - rms_db(x, sr)) <= 0.5, c
+        assert np.abs(y).max() <= 10 ** (-1 / 20) + 1e-7, c
+    # a sound the match takes to no more than -1 dBFS is the Griffin-Lim output times one gain, nothing else
+    ci = np.array([live.class_index(c) for c in cls])
+    wave, target = hi.backend._mixer().run(None, {"cls_a": ci, "cls_b": ci, "t": np.zeros(len(ci), np.float32),
+                                                  "z": z})
+    g = hi.backend.grid
+    gl = finish(griffin_lim_steps(wave, target, HIFI_ITERS, g["n_fft"], g["hop_length"], g["win_length"]), n, sr)
+    gain = np.array([10 ** ((rms_db(x, sr) - rms_db(y, sr)) / 20) for x, y in zip(a, gl)])
+    plain = np.abs(gl).max(axis=1) * gain < 10 ** (-1 / 20) - 1e-3
+    assert plain.any() and not plain.all()  # both kinds among these
+    for i in np.flatnonzero(plain):
+        assert np.abs(b[i] - gl[i] * gain[i]).max() <= 1e-6 * gain[i], cls[i]
+
+
+def test_the_peak_limiter_only_touches_what_is_over_the_peak():
+    sr, peak = 44100, 0.5
+    t = np.arange(sr // 2)
+    x = (0.4 * np.sin(2 * np.pi * 100 * t / sr)).astype(np.float32)
+    x[10000] = 0.9  # one sample over the peak
+    y = limit(np.stack([x, x * 0.5]), peak, sr)
+    assert np.abs(y[0]).max() <= peak and abs(y[0, 10000]) >= peak - 1e-6  # brought down to the peak, no lower
+    far = np.abs(t - 10000) > sr * (2 + 10 + 2) / 1000  # beyond the look-ahead, the hold and the release
+    assert np.array_equal(y[0, far], x[far]) and np.array_equal(y[1], x * 0.5)  # the rest as it was
+    assert np.all(np.abs(y[0, ~far]) <= np.abs(x[~far]) + 1e-7)  # the limiter only lowers
+    steps = np.abs(np.diff(y[0, ~far] / np.where(x[~far] == 0, 1, x[~far])))
+    assert steps[np.isfinite(steps)].max() < 0.05  # a ramp, not a jump
 
 
 def test_hifi_needs_the_mixer_graph(tmp_path):

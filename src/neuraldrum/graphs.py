@@ -302,7 +302,20 @@ class TorchBackend:
     @torch.inference_mode()
     def generate(self, cls: np.ndarray, z: np.ndarray) -> np.ndarray:
         """cls (B,) int64, z (B, D) float32 → (B, n_samples) float32."""
+        if self.generator.refine is not None:
+            return self._hifi(self.generator.logmel(self._t(cls), self._t(z)))
         return self.generator(self._t(cls), self._t(z)).cpu().numpy()
+
+    def _hifi(self, logmel: torch.Tensor) -> np.ndarray:
+        """Hi-fi: the Griffin-Lim steps from the inverter's wave, then as loud as that wave finished (the playing
+        path's sound: :func:`neuraldrum.hifi.match_level`, as the ONNX backend does)."""
+        from .hifi import match_level
+
+        g = self.generator
+        mel = g.mel(logmel)
+        wave = g.inverter(mel)
+        live, hifi = g.finish(wave), g.finish(g.refine(wave, mel))
+        return match_level(hifi.cpu().numpy(), live.cpu().numpy(), int(self.info["sample_rate"]))
 
     @torch.inference_mode()
     def analyse(self, wave: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -315,4 +328,4 @@ class TorchBackend:
         """Decode z (B, D) with both classes, mix the log-Mels (1 − t)·a + t·b (t: (B,)), invert → (B, n_samples)."""
         g, z_t, tt = self.generator, self._t(z), self._t(t.astype(np.float32))[:, None, None]
         lm = (1 - tt) * g.logmel(self._t(cls_a), z_t) + tt * g.logmel(self._t(cls_b), z_t)
-        return g.invert(lm).cpu().numpy()
+        return self._hifi(lm) if g.refine is not None else g.invert(lm).cpu().numpy()

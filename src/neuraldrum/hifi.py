@@ -111,3 +111,67 @@ def finish(wave: np.ndarray, n_samples: int, sample_rate: int) -> np.ndarray:
     wave = wave * ramp
     peak = np.maximum(np.abs(wave).max(axis=1, keepdims=True), np.float32(1e-6))
     return (wave * (np.float32(OUT_PEAK) / peak)).astype(np.float32)
+
+
+LEVEL_MS = 300.0  # loudness: the RMS over a sound's first 300 ms (its attack and body, where a hit is heard)
+LIMIT_LOOKAHEAD_MS = 2.0  # the peak limiter's look-ahead, also its attack and release ramps
+LIMIT_HOLD_MS = 10.0  # how long it holds its gain after a peak before releasing
+MATCH_DB = 0.1  # hi-fi's loudness is matched to the playing path's within this (dB)
+MATCH_ROUNDS = 8  # at most this many rounds of raising a limited sound's gain
+
+
+def loudness_db(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(B, N) → (B,) float64: the RMS over the first :data:`LEVEL_MS` in dB (full scale 0 dB; silence −200)."""
+    n = max(1, int(round(LEVEL_MS * sample_rate / 1000)))
+    head = np.asarray(wave, np.float64)[:, :n]
+    return 10 * np.log10(np.maximum(np.mean(head ** 2, axis=1), 1e-20))
+
+
+def limit(wave: np.ndarray, peak: float, sample_rate: int) -> np.ndarray:
+    """A look-ahead peak limiter: each sound of (B, N) whose peak is over ``peak`` gets a smooth gain under 1 where
+    needed — it falls over :data:`LIMIT_LOOKAHEAD_MS` before a sample that is too loud, holds
+    :data:`LIMIT_HOLD_MS` after it and rises again over the look-ahead — so no sample is over ``peak``. A sound at or
+    under ``peak`` is returned unchanged (the same values). float32."""
+    wave = np.asarray(wave, np.float32)
+    out = wave.copy()
+    la = max(1, int(round(LIMIT_LOOKAHEAD_MS * sample_rate / 1000)))
+    hold = int(round(LIMIT_HOLD_MS * sample_rate / 1000))
+    for b in np.flatnonzero(np.abs(wave).max(axis=1) > peak):
+        x = wave[b].astype(np.float64)
+        need = np.minimum(1.0, peak / np.maximum(np.abs(x), 1e-30))  # the gain each sample needs at most
+        # the least over [n - hold, n + la - 1]: every window of la gains averaged below holds sample n's need
+        held = _window_min(np.pad(need, (hold, la - 1), constant_values=1.0), hold + la)
+        c = np.concatenate(([0.0], np.cumsum(np.pad(held, (la - 1, 0), constant_values=1.0))))
+        gain = (c[la:] - c[:-la]) / la  # the mean of held over [n - la + 1, n]: ≤ need[n]
+        out[b] = np.clip(x * gain, -peak, peak)  # (the clip only takes float rounding)
+    return out
+
+
+def _window_min(a: np.ndarray, w: int) -> np.ndarray:
+    """out[i] = min(a[i:i + w]), (len(a) − w + 1,): by doubling spans, log2(w) elementwise minima."""
+    out, span = a, 1
+    while span * 2 <= w:
+        out, span = np.minimum(out[:-span], out[span:]), span * 2  # out[i] = min(a[i:i + span])
+    n = len(a) - w + 1
+    return np.minimum(out[:n], out[w - span:w - span + n])
+
+
+def match_level(hifi: np.ndarray, live: np.ndarray, sample_rate: int, peak: float = OUT_PEAK) -> np.ndarray:
+    """Hi-fi sounds (B, N) made as loud as the playing path's sounds of the same voices (:func:`loudness_db`), so
+    swapping one for the other changes detail, not level; a sound the gain would take over ``peak`` goes through
+    :func:`limit`, and its gain is raised again by what the limiter took from its loudness (a few rounds, to
+    within :data:`MATCH_DB`). Both backends' hi-fi rendering ends here. float32."""
+    hifi = np.asarray(hifi, np.float32)
+    want = loudness_db(live, sample_rate)
+    gain = 10 ** ((want - loudness_db(hifi, sample_rate)) / 20)
+    gain[~np.isfinite(gain)] = 1.0
+    out = limit(hifi * gain[:, None].astype(np.float32), peak, sample_rate)
+    todo = np.flatnonzero(np.abs(hifi).max(axis=1) * gain > peak)  # the limited sounds
+    for _ in range(MATCH_ROUNDS):  # (each sound on its own: the same result whatever else is in the batch)
+        miss = want[todo] - loudness_db(out[todo], sample_rate)
+        todo, miss = todo[np.abs(miss) > MATCH_DB], miss[np.abs(miss) > MATCH_DB]
+        if not todo.size:
+            break
+        gain[todo] *= 10 ** (miss / 20)
+        out[todo] = limit(hifi[todo] * gain[todo, None].astype(np.float32), peak, sample_rate)
+    return out

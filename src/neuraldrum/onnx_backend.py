@@ -116,7 +116,7 @@ class OnnxBackend:
     def mix(self, cls_a: np.ndarray, cls_b: np.ndarray, t: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Decode z (B, D) with both classes, mix the log-Mels (1 − t)·a + t·b (t: (B,)), invert (in hi-fi when
         the backend is) → (B, n_samples)."""
-        from .hifi import finish, griffin_lim_steps
+        from .hifi import finish, griffin_lim_steps, match_level
 
         if not self.has_mixer:
             raise ValueError(f"{self.info['path']}: this export has no mixer graph, which a morph across classes "
@@ -124,11 +124,13 @@ class OnnxBackend:
         wave, target = self._mixer().run(None, {
             "cls_a": cls_a.astype(np.int64), "cls_b": cls_b.astype(np.int64),
             "t": np.ascontiguousarray(t, np.float32), "z": np.ascontiguousarray(z, np.float32)})
-        if self.hifi:
-            g = self.grid
-            wave = griffin_lim_steps(wave, target, self.hifi, int(g["n_fft"]), int(g["hop_length"]),
-                                     int(g["win_length"]), float(g["momentum"]))
-        return finish(wave, self.info["n_samples"], self.info["sample_rate"])
+        n, sr = self.info["n_samples"], self.info["sample_rate"]
+        if not self.hifi:
+            return finish(wave, n, sr)
+        g = self.grid
+        hifi = griffin_lim_steps(wave, target, self.hifi, int(g["n_fft"]), int(g["hop_length"]),
+                                 int(g["win_length"]), float(g["momentum"]))
+        return match_level(finish(hifi, n, sr), finish(wave, n, sr), sr)  # as loud as the playing path's
 
 
 def _open(path: Path, opts: Any) -> tuple[Any, dict]:

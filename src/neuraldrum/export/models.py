@@ -1,7 +1,8 @@
 """``neuraldrum export``: the two inference graphs as files any host can run without Python.
 
-``--format onnx`` writes ``generator.onnx`` and ``analyzer.onnx`` (torch's dynamo exporter, opset 18; the
-analysis graph's STFT is the ONNX ``STFT`` operator), run by onnxruntime — and by
+``--format onnx`` writes ``generator.onnx``, ``analyzer.onnx`` and ``mixer.onnx`` (torch's dynamo exporter, opset
+18; the analysis graph's STFT is the ONNX ``STFT`` operator; the generator's and the mixer's weights stored once,
+in ``weights.bin`` beside them), run by onnxruntime — and by
 ``Engine(backend="onnx")``, which then never imports torch. ``--format libtorch`` writes ``generator.pt`` and
 ``analyzer.pt`` as TorchScript, which LibTorch's C++ API loads with ``torch::jit::load`` (see
 examples/cpp). TorchScript rather than torch.export + AOTInductor: a TorchScript file is made without a C++
@@ -44,6 +45,12 @@ EXPORT_VERSION = 1
 FORMATS = {"onnx": ".onnx", "libtorch": ".pt"}
 META_KEY = "neuraldrum"
 PARITY_TOL = 1e-4
+# the generator's and the mixer's weights (the decoder and the inverter, the same tensors in both graphs) are stored
+# once, in this file beside them: each graph's initializers name their bytes in it (ONNX external data)
+SHARED_WEIGHTS = "weights.bin"
+SHARED_GRAPHS = ("generator", "mixer")
+SHARED_MIN_BYTES = 1024  # smaller tensors stay inside their graph
+SHARED_ALIGN = 64  # each tensor's offset in the file is a multiple of this
 # (name, formats, input names, output names)
 GRAPHS = (("generator", ("onnx", "libtorch"), ["cls", "z"], ["wave"]),
           ("analyzer", ("onnx", "libtorch"), ["wave", "cls"], ["z", "probs", "cls_used"]),
@@ -152,6 +159,35 @@ def _onnx(module: torch.nn.Module, args: tuple, path: Path, names: tuple[list[st
     onnx.save(model, str(path))  # one self-contained file
 
 
+def _share_weights(folder: Path, graphs: tuple[str, ...] = SHARED_GRAPHS) -> None:
+    """Move the initializers of ``folder``'s ``graphs`` into one external-data file, ``SHARED_WEIGHTS``, each
+    distinct tensor's bytes once: a tensor the mixer holds with the same bytes as the generator names the same
+    offset and length. onnxruntime reads each graph's from that file (its location is relative to the graph)."""
+    import hashlib
+
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    at: dict[str, tuple[int, int]] = {}  # sha256 of a tensor's bytes -> (offset, length) in the file
+    with open(folder / SHARED_WEIGHTS, "wb") as f:
+        for name in graphs:
+            path = folder / f"{name}.onnx"
+            model = onnx.load(str(path))
+            for t in model.graph.initializer:
+                if t.data_location == onnx.TensorProto.EXTERNAL or len(t.raw_data) < SHARED_MIN_BYTES:
+                    continue
+                key = hashlib.sha256(t.raw_data).hexdigest()
+                if key not in at:
+                    f.write(b"\0" * (-f.tell() % SHARED_ALIGN))
+                    at[key] = (f.tell(), len(t.raw_data))
+                    f.write(t.raw_data)
+                offset, length = at[key]
+                set_external_data(t, SHARED_WEIGHTS, offset=offset, length=length)
+                t.data_location = onnx.TensorProto.EXTERNAL
+                t.ClearField("raw_data")
+            path.write_bytes(model.SerializeToString())
+
+
 def _libtorch(module: torch.nn.Module, args: tuple, path: Path, meta: dict) -> None:
     with torch.inference_mode(False), torch.no_grad():
         traced = torch.jit.trace(module, args, check_trace=False)
@@ -215,7 +251,7 @@ def export(bundle: Any, fmt: str, out: Any, check: bool = True) -> dict:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "export.json").is_file())):
         raise FileExistsError(f"{out}: exists and is not an export folder; choose a new or empty folder")
     if out.is_dir():  # an export folder is replaced whole: only if it holds nothing but an export's files
-        other = foreign_entries(out, lambda name: name in ("export.json", "meta.txt")
+        other = foreign_entries(out, lambda name: name in ("export.json", "meta.txt", SHARED_WEIGHTS)
                                 or name.split(".")[0] in ("generator", "analyzer", "mixer"))
         if other:
             raise FileExistsError(f"{out}: an export folder that also holds {some(other)}, which a new export would "
@@ -235,6 +271,8 @@ def export(bundle: Any, fmt: str, out: Any, check: bool = True) -> dict:
                 _onnx(module, args, path, names, m)
             else:
                 _libtorch(module, args, path, m)
+        if fmt == "onnx":
+            _share_weights(tmp)
         if check:
             meta["parity"] = parity(fmt, tmp, b)
             worst = max(meta["parity"].values())
@@ -243,7 +281,8 @@ def export(bundle: Any, fmt: str, out: Any, check: bool = True) -> dict:
                                  "not written")
         meta["format_written"] = fmt
         # each graph file's checksum (the shipped default graphs are checked against these and the bundle's)
-        meta["files"] = {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.suffix == FORMATS[fmt]}
+        meta["files"] = {f.name: _sha256(f) for f in sorted(tmp.iterdir())
+                         if f.suffix == FORMATS[fmt] or f.name == SHARED_WEIGHTS}
         write_text(tmp / "export.json", json.dumps(meta, indent=1) + "\n")
         write_text(tmp / "meta.txt", "".join(f"{k}={v}\n" for k, v in (
             ("format", fmt), ("sample_rate", meta["sample_rate"]), ("n_samples", meta["n_samples"]),
