@@ -118,6 +118,9 @@ LIMIT_LOOKAHEAD_MS = 2.0  # the peak limiter's look-ahead, also its attack and r
 LIMIT_HOLD_MS = 10.0  # how long it holds its gain after a peak before releasing
 MATCH_DB = 0.1  # hi-fi's loudness is matched to the playing path's within this (dB)
 MATCH_ROUNDS = 8  # at most this many rounds of raising a limited sound's gain
+# the limiter takes a sound's peak down by at most this much (dB): a sharper hi-fi sound that would need more to be
+# as loud as the playing path's stays that much quieter instead (a transient crushed by 10 dB is worse than a quiet one)
+MAX_LIMIT_DB = 6.0
 
 
 def loudness_db(wave: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -160,18 +163,23 @@ def match_level(hifi: np.ndarray, live: np.ndarray, sample_rate: int, peak: floa
     """Hi-fi sounds (B, N) made as loud as the playing path's sounds of the same voices (:func:`loudness_db`), so
     swapping one for the other changes detail, not level; a sound the gain would take over ``peak`` goes through
     :func:`limit`, and its gain is raised again by what the limiter took from its loudness (a few rounds, to
-    within :data:`MATCH_DB`). Both backends' hi-fi rendering ends here. float32."""
+    within :data:`MATCH_DB`), never past :data:`MAX_LIMIT_DB` of limiting. Both backends' hi-fi rendering ends
+    here. float32."""
     hifi = np.asarray(hifi, np.float32)
     want = loudness_db(live, sample_rate)
     gain = 10 ** ((want - loudness_db(hifi, sample_rate)) / 20)
     gain[~np.isfinite(gain)] = 1.0
+    top = np.abs(hifi).max(axis=1)
+    cap = np.where(top > 0, peak * 10 ** (MAX_LIMIT_DB / 20) / np.maximum(top, 1e-30), np.inf)
+    gain = np.minimum(gain, cap)
     out = limit(hifi * gain[:, None].astype(np.float32), peak, sample_rate)
     todo = np.flatnonzero(np.abs(hifi).max(axis=1) * gain > peak)  # the limited sounds
     for _ in range(MATCH_ROUNDS):  # (each sound on its own: the same result whatever else is in the batch)
         miss = want[todo] - loudness_db(out[todo], sample_rate)
-        todo, miss = todo[np.abs(miss) > MATCH_DB], miss[np.abs(miss) > MATCH_DB]
+        keep = (np.abs(miss) > MATCH_DB) & ~((miss > 0) & (gain[todo] >= cap[todo]))  # not those at the cap
+        todo, miss = todo[keep], miss[keep]
         if not todo.size:
             break
-        gain[todo] *= 10 ** (miss / 20)
+        gain[todo] = np.minimum(gain[todo] * 10 ** (miss / 20), cap[todo])
         out[todo] = limit(hifi[todo] * gain[todo, None].astype(np.float32), peak, sample_rate)
     return out
