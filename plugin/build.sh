@@ -12,16 +12,7 @@ mkdir -p "$BUILD"
 
 APT_PACKAGES="dpf-source lv2-dev libsoxr-dev libsndfile1-dev nlohmann-json3-dev libx11-dev libgl-dev libxext-dev \
 libxrandr-dev libxcursor-dev cmake g++ pkg-config lilv-utils liblilv-dev"
-missing=""
-for p in $APT_PACKAGES; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    echo "== installing Debian packages:$missing"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
-fi
+"$ROOT/scripts/apt-install.sh" $APT_PACKAGES
 
 PY="${PYTHON:-python3}"
 if [ ! -x "$BUILD/ovenv/bin/python" ]; then

@@ -22,16 +22,7 @@ fi
 # which the test of the shipped Pd patch runs headless
 APT_PACKAGES="hydrogen-drumkits hydrogen-drumkits-effects sonic-pi-samples lmms-common fluid-soundfont-gm \
 avldrums.lv2-soundfont libfluidsynth3 libsndfile1 chromium puredata-core"
-missing=""
-for p in $APT_PACKAGES; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    echo "== installing Debian packages:$missing"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
-fi
+./scripts/apt-install.sh $APT_PACKAGES
 
 if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
