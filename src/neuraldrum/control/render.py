@@ -56,7 +56,7 @@ def read_midi(path: Union[str, Path]):
     except (OSError, EOFError, KeyError, ValueError, IndexError) as e:
         if isinstance(e, FileNotFoundError):
             raise
-        raise ValueError(f"{path}: not a readable MIDI file ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{path}: not a readable MIDI file ({str(e) or 'it ends before its data does'})") from None
     if not mid.tracks:
         raise ValueError(f"{path}: not a playable MIDI file (its header promises no tracks)")
     if mid.type == 2:
